@@ -1,0 +1,379 @@
+"""The agent manifest (agent.yaml): what the agent is, its tools and its environment.
+
+Template-owned. agent.yaml is written from the Copier answers and read at run time
+by the server and by deploy.py. The rules here are the same ones Copier's
+validators apply to the answers (validators.jinja in the template repository).
+This module needs only the standard library and PyYAML: Copier's hook imports it.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+MANIFEST_FILE = "agent.yaml"
+RESOURCE_PAIRS: tuple[tuple[str, str], ...] = (("0.5", "1Gi"), ("1", "2Gi"), ("2", "4Gi"))
+PROTOCOL_VERSIONS = ("1.0.0", "2.0.0")
+TOOL_TYPES = ("code_interpreter", "file_search", "mcp", "function")
+RESERVED_ENV = frozenset(
+    {
+        "PORT",
+        "HOME",
+        "SSE_KEEPALIVE_INTERVAL",
+        "APPLICATIONINSIGHTS_CONNECTION_STRING",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "MODEL_DEPLOYMENT_NAME",
+    }
+)
+
+AGENT_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+FUNCTION_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,63}$")
+SERVER_LABEL = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
+VECTOR_STORE_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+HTTPS_URL = re.compile(r"^https://[^\s/?#@]+\S*$")
+LOCAL_HTTP_URL = re.compile(r"^http://(localhost|127\.0\.0\.1|\[::1\])(:[0-9]+)?(/\S*)?$")
+SECRET_NAME = re.compile(r"(^|_)[A-Z0-9]*(KEY|SECRET|PASSWORD|PASSWD|TOKEN|CREDENTIALS?)(_|$)")
+SECRET_VALUES = (
+    re.compile(
+        r"(?i)(accountkey|sharedaccesskey|sharedaccesssignature|password|pwd"
+        r"|instrumentationkey|clientsecret)\s*="
+    ),
+    re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@"),
+    re.compile(r"-----BEGIN "),
+    re.compile(r"^(sk|pk|rk)-[A-Za-z0-9_-]{16,}$"),
+    re.compile(r"^gh[pousr]_[A-Za-z0-9]{20,}$"),
+    re.compile(r"^eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\."),
+    re.compile(r"^[A-Fa-f0-9]{32,}$"),
+)
+OPAQUE_TOKEN = re.compile(r"^[A-Za-z0-9+/_-]{32,}={0,2}$")
+SECRET_FIX = "keep secrets in Azure Key Vault or use the agent's managed identity"
+
+
+class ManifestError(ValueError):
+    """A manifest or answer that breaks a rule; the message is one line with the fix."""
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """agent.yaml, parsed and checked."""
+
+    name: str
+    description: str
+    model_deployment: str
+    protocol_version: str
+    cpu: str
+    memory: str
+    acr_name: str
+    image_repository: str
+    environment_variables: dict[str, str] = field(default_factory=dict)
+    tools: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def function_tools(self) -> list[dict[str, Any]]:
+        """Tools implemented in this project's tools/ folder."""
+        return [tool for tool in self.tools if tool["type"] == "function"]
+
+    @property
+    def hosted_tools(self) -> list[dict[str, Any]]:
+        """Tools Foundry runs for the model (code interpreter, file search, MCP)."""
+        return [tool for tool in self.tools if tool["type"] != "function"]
+
+
+def check_agent_name(name: Any) -> str:
+    """Return the name if Foundry accepts it."""
+    if not (isinstance(name, str) and AGENT_NAME.match(name)):
+        raise ManifestError(
+            f"agent_name '{name}': use 1-63 lowercase letters, digits and hyphens, "
+            "starting and ending with a letter or digit (e.g. my-agent)"
+        )
+    return name
+
+
+def check_resources(cpu: Any, memory: Any) -> tuple[str, str]:
+    """Return the (cpu, memory) pair if it is one the platform accepts."""
+    pair = (str(cpu), str(memory))
+    if pair not in RESOURCE_PAIRS:
+        allowed = ", ".join(f"{c}/{m}" for c, m in RESOURCE_PAIRS)
+        raise ManifestError(f"resources '{pair[0]}/{pair[1]}': use one of {allowed}")
+    return pair
+
+
+def _url_error(where: str, url: Any) -> str | None:
+    if isinstance(url, str) and (HTTPS_URL.match(url) or LOCAL_HTTP_URL.match(url)):
+        return None
+    return f"{where}: server_url '{url}' must be an https:// URL (http:// only for localhost)"
+
+
+def _function_name_error(where: str, name: Any) -> str | None:
+    if (
+        isinstance(name, str)
+        and FUNCTION_NAME.match(name)
+        and not keyword.iskeyword(name)
+        and name != "__init__"
+    ):
+        return None
+    return (
+        f"{where}: function name '{name}' must be a Python module name: lowercase letters, "
+        "digits and '_', not starting with a digit (e.g. get_weather)"
+    )
+
+
+def _is_list(value: Any) -> bool:
+    return isinstance(value, (list, tuple))
+
+
+def _check_tool(where: str, tool: Any) -> dict[str, Any]:
+    if not isinstance(tool, Mapping) or tool.get("type") not in TOOL_TYPES:
+        raise ManifestError(f"{where}: each tool needs a type, one of {', '.join(TOOL_TYPES)}")
+    kind = tool["type"]
+    if kind == "file_search":
+        ids = tool.get("vector_store_ids")
+        if not (_is_list(ids) and ids):
+            raise ManifestError(
+                f"{where}: file_search needs vector_store_ids, a non-empty list (e.g. [vs_abc123])"
+            )
+        check_vector_store_ids(ids)
+    elif kind == "mcp":
+        label = tool.get("server_label")
+        if not (isinstance(label, str) and SERVER_LABEL.match(label)):
+            raise ManifestError(
+                f"{where}: server_label '{label}' must be 1-64 letters, digits, '_' or '-', "
+                "starting with a letter"
+            )
+        error = _url_error(where, tool.get("server_url"))
+        if error:
+            raise ManifestError(error)
+        approval = tool.get("require_approval", "never")
+        if approval not in ("always", "never") and not (
+            isinstance(approval, Mapping) and set(approval) <= {"always", "never"}
+        ):
+            raise ManifestError(
+                f"{where}: require_approval must be always, never, or a mapping of always/never"
+            )
+        allowed = tool.get("allowed_tools")
+        if allowed is not None and not (
+            _is_list(allowed) and all(isinstance(name, str) for name in allowed)
+        ):
+            raise ManifestError(f"{where}: allowed_tools must be a list of tool names")
+    elif kind == "function":
+        error = _function_name_error(where, tool.get("name"))
+        if error:
+            raise ManifestError(error)
+        if tool.get("description") is not None and not isinstance(tool["description"], str):
+            raise ManifestError(f"{where}: the description must be a line of text")
+        if tool.get("parameters") is not None and not isinstance(tool["parameters"], Mapping):
+            raise ManifestError(f"{where}: parameters must be a JSON schema object")
+    return dict(tool)
+
+
+def check_vector_store_ids(ids: list[Any]) -> list[str]:
+    """Return the ids if each is well formed and listed once."""
+    seen: list[str] = []
+    for vector_store_id in ids:
+        if not (isinstance(vector_store_id, str) and VECTOR_STORE_ID.match(vector_store_id)):
+            raise ManifestError(
+                f"file search vector store id '{vector_store_id}': use letters, digits, "
+                "'_' and '-' (e.g. vs_abc123)"
+            )
+        if vector_store_id in seen:
+            raise ManifestError(
+                f"file search vector store id '{vector_store_id}' is listed twice; list it once"
+            )
+        seen.append(vector_store_id)
+    return seen
+
+
+def check_tools(tools: Any) -> list[dict[str, Any]]:
+    """Return the tool list if every tool is valid and none is listed twice."""
+    if not _is_list(tools):
+        raise ManifestError("tools: give a YAML list of tool objects, or [] for none")
+    checked: list[dict[str, Any]] = []
+    seen: set[Any] = set()
+    for index, tool in enumerate(tools):
+        where = f"tools[{index}]"
+        tool = _check_tool(where, tool)
+        kind = tool["type"]
+        if kind in ("code_interpreter", "file_search"):
+            key: tuple[str, str] = (kind, "")
+            fix = (
+                "list it once"
+                if kind == "code_interpreter"
+                else "put all vector_store_ids in one entry"
+            )
+            message = f"{where}: {kind} is listed twice; {fix}"
+        elif kind == "mcp":
+            key = (kind, tool["server_label"])
+            message = f"{where}: server_label '{key[1]}' is used twice; labels must be unique"
+        else:
+            key = (kind, tool["name"])
+            message = f"{where}: function '{key[1]}' is defined twice; names must be unique"
+        if key in seen:
+            raise ManifestError(message)
+        seen.add(key)
+        checked.append(tool)
+    return checked
+
+
+def _looks_like_secret_value(value: str) -> bool:
+    if any(pattern.search(value) for pattern in SECRET_VALUES):
+        return True
+    return bool(
+        OPAQUE_TOKEN.match(value)
+        and sum(c.isdigit() for c in value) >= 2
+        and sum(c.isupper() for c in value) >= 2
+        and sum(c.islower() for c in value) >= 2
+    )
+
+
+def check_environment_variables(variables: Any) -> dict[str, str]:
+    """Return the variables as strings if none is reserved, duplicated or secret-looking."""
+    if not isinstance(variables, Mapping):
+        raise ManifestError(
+            "environment_variables: give a mapping of `NAME: value` lines, or {} for none"
+        )
+    checked: dict[str, str] = {}
+    seen: set[Any] = set()
+    for name, value in variables.items():
+        where = f"environment_variables.{name}"
+        if not (isinstance(name, str) and ENV_NAME.match(name)):
+            raise ManifestError(
+                f"{where}: invalid name; use letters, digits and '_', not starting with a digit"
+            )
+        upper = name.upper()
+        if upper in seen:
+            raise ManifestError(f"{where}: duplicate name (names differ only in case); keep one")
+        seen.add(upper)
+        if upper.startswith(("FOUNDRY_", "AGENT_")) or upper in RESERVED_ENV:
+            raise ManifestError(
+                f"{where}: reserved; the platform or this template sets it "
+                "(model_deployment sets MODEL_DEPLOYMENT_NAME); rename it"
+            )
+        if value is None or isinstance(value, (Mapping, list, tuple)):
+            raise ManifestError(f"{where}: the value must be plain text, a number or true/false")
+        if SECRET_NAME.search(upper):
+            raise ManifestError(
+                f"{where}: looks like a secret; {SECRET_FIX}, not environment variables"
+            )
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        if _looks_like_secret_value(text):
+            raise ManifestError(
+                f"{where}: the value looks like a key or connection string; {SECRET_FIX}"
+            )
+        checked[name] = text
+    return checked
+
+
+def tools_from_answers(answers: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Merge the friendly tool answers and the `tools` list into one checked list."""
+    tools: list[Any] = []
+    if answers.get("code_interpreter"):
+        tools.append({"type": "code_interpreter"})
+    ids = [i.strip() for i in str(answers.get("file_search_vector_store_ids") or "").split(",")]
+    if any(ids):
+        tools.append({"type": "file_search", "vector_store_ids": [i for i in ids if i]})
+    servers = answers.get("mcp_servers") or {}
+    if not isinstance(servers, Mapping):
+        raise ManifestError(
+            "mcp_servers: give a mapping of `label: https://url` lines, or {} for none"
+        )
+    tools += [{"type": "mcp", "server_label": k, "server_url": v} for k, v in servers.items()]
+    functions = answers.get("function_tools") or {}
+    if not isinstance(functions, Mapping):
+        raise ManifestError(
+            "function_tools: give a mapping of `name: what it does` lines, or {} for none"
+        )
+    tools += [{"type": "function", "name": k, "description": v} for k, v in functions.items()]
+    extra = answers.get("tools") or []
+    if not _is_list(extra):
+        raise ManifestError("tools: give a YAML list of tool objects, or [] for none")
+    return check_tools(tools + list(extra))
+
+
+def manifest_from_answers(answers: Mapping[str, Any]) -> dict[str, Any]:
+    """Build agent.yaml's content from Copier's answers, refusing any bad entry."""
+    cpu, memory = str(answers["resources"]).split("/")
+    data = {
+        "name": answers["agent_name"],
+        "description": answers.get("description", ""),
+        "model_deployment": answers["model_deployment"],
+        "protocol_version": answers["protocol_version"],
+        "resources": {"cpu": cpu, "memory": memory},
+        "registry": {
+            "acr_name": answers.get("acr_name") or "",
+            "image_repository": answers["image_repository"],
+        },
+        "environment_variables": check_environment_variables(
+            answers.get("environment_variables") or {}
+        ),
+        "tools": tools_from_answers(answers),
+    }
+    parse(data)
+    return data
+
+
+def parse(data: Any) -> Manifest:
+    """Check agent.yaml's content and return it as a Manifest."""
+    if not isinstance(data, Mapping):
+        raise ManifestError(f"{MANIFEST_FILE}: expected a mapping at the top level")
+    try:
+        resources, registry = data["resources"], data.get("registry") or {}
+        cpu, memory = check_resources(resources["cpu"], resources["memory"])
+        protocol_version = str(data.get("protocol_version", "1.0.0"))
+        if protocol_version not in PROTOCOL_VERSIONS:
+            raise ManifestError(
+                f"protocol_version '{protocol_version}': use one of {', '.join(PROTOCOL_VERSIONS)}"
+            )
+        return Manifest(
+            name=check_agent_name(data["name"]),
+            description=str(data.get("description") or ""),
+            model_deployment=str(data["model_deployment"]),
+            protocol_version=protocol_version,
+            cpu=cpu,
+            memory=memory,
+            acr_name=str(registry.get("acr_name") or ""),
+            image_repository=str(registry.get("image_repository") or data["name"]),
+            environment_variables=check_environment_variables(
+                data.get("environment_variables") or {}
+            ),
+            tools=check_tools(data.get("tools") or []),
+        )
+    except (KeyError, TypeError) as error:
+        raise ManifestError(f"{MANIFEST_FILE}: missing or malformed entry {error}") from None
+
+
+def dump(data: Mapping[str, Any]) -> str:
+    """Render agent.yaml's text, with a header saying where it comes from."""
+    header = (
+        "# The agent manifest: read by the server and by deploy.py at run time.\n"
+        "# Written by Copier from your answers; change them with\n"
+        "#   copier update --trust --defaults -d 'key=value'\n"
+        "# Hand edits here are kept across updates.\n"
+    )
+    return header + yaml.safe_dump(dict(data), sort_keys=False, allow_unicode=True, width=100)
+
+
+def load(path: Path | None = None) -> Manifest:
+    """Read and check agent.yaml (default: the current directory's, else the project's)."""
+    if path is None:
+        path = Path(MANIFEST_FILE)
+        if not path.exists():
+            path = Path(__file__).resolve().parents[3] / MANIFEST_FILE
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ManifestError(
+            f"cannot read {path}: {error.strerror}; run from the project folder"
+        ) from None
+    try:
+        return parse(yaml.safe_load(text))
+    except yaml.YAMLError as error:
+        raise ManifestError(
+            f"{path}: not valid YAML ({error.__class__.__name__}); fix the syntax"
+        ) from None

@@ -1,0 +1,60 @@
+"""Server settings, read from the environment in one place."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class SettingsError(ValueError):
+    """An environment variable with a value the server cannot use."""
+
+
+def _number(env: Mapping[str, str], name: str, default: float, minimum: float = 0) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a number; unset it or give a number") from None
+    if value < minimum:
+        raise SettingsError(f"{name}={raw!r} must be at least {minimum:g}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the server reads from its environment."""
+
+    host: str = "0.0.0.0"
+    port: int = 8088
+    state_dir: Path | None = None
+    max_body_bytes: int = 16 * 1024 * 1024
+    shutdown_grace_seconds: float = 25.0
+    sse_keepalive_seconds: float = 0.0
+    project_endpoint: str = ""
+    session_id: str = ""
+    agent_name: str = ""
+    agent_version: str = ""
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read the settings; a bad value raises SettingsError with the fix."""
+        env = os.environ if env is None else env
+        state_dir = env.get("STATE_DIR") or env.get("HOME")
+        return cls(
+            host=env.get("HOST", "0.0.0.0"),
+            port=int(_number(env, "PORT", 8088, minimum=1)),
+            state_dir=Path(state_dir) if state_dir else None,
+            max_body_bytes=int(_number(env, "MAX_REQUEST_BYTES", 16 * 1024 * 1024, minimum=1024)),
+            shutdown_grace_seconds=_number(env, "SHUTDOWN_GRACE_SECONDS", 25.0),
+            sse_keepalive_seconds=_number(env, "SSE_KEEPALIVE_INTERVAL", 0.0),
+            project_endpoint=env.get("FOUNDRY_PROJECT_ENDPOINT")
+            or env.get("AZURE_AI_PROJECT_ENDPOINT", ""),
+            session_id=env.get("FOUNDRY_AGENT_SESSION_ID", ""),
+            agent_name=env.get("FOUNDRY_AGENT_NAME", ""),
+            agent_version=env.get("FOUNDRY_AGENT_VERSION", ""),
+        )

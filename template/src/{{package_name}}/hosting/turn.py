@@ -1,0 +1,103 @@
+"""The seam between the server and your agent.
+
+The server gives an agent one `Turn`; the agent yields what it says. Yield plain
+strings for text (each one is streamed as a delta as soon as it is yielded), or
+`FunctionCall` / `Reasoning` for structured output. The server turns all of it
+into RESPONSES protocol items and events; agents never see SSE or sequence numbers.
+
+    async def agent(turn: Turn) -> AsyncIterator[Output]:
+        yield "You said: "
+        yield turn.user_text
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .manifest import Manifest
+
+
+@dataclass(frozen=True)
+class FunctionCall:
+    """A call of a function tool, returned to the caller (or run by the agent itself)."""
+
+    name: str
+    arguments: str = "{}"
+    call_id: str = field(default_factory=lambda: f"call_{uuid.uuid4().hex[:24]}")
+
+    @classmethod
+    def of(cls, name: str, **arguments: Any) -> FunctionCall:
+        """Build a call from keyword arguments."""
+        return cls(name=name, arguments=json.dumps(arguments))
+
+
+@dataclass(frozen=True)
+class FunctionCallOutput:
+    """The result of a function call the agent ran itself, shown in the history."""
+
+    call_id: str
+    output: str
+
+
+@dataclass(frozen=True)
+class Reasoning:
+    """A reasoning summary, shown to the caller as a reasoning item."""
+
+    summary: str
+
+
+Output = str | FunctionCall | FunctionCallOutput | Reasoning
+
+
+@dataclass
+class Turn:
+    """One request to the agent, with everything it may need."""
+
+    items: list[dict[str, Any]]
+    """The whole conversation as Responses input items: prior turns' inputs and outputs
+    (from `previous_response_id` or `conversation`), then this request's input."""
+    instructions: str | None = None
+    tools: list[dict[str, Any]] = field(default_factory=list)
+    """Tools declared in the request (client-side function tools among them)."""
+    tool_choice: Any = "auto"
+    metadata: dict[str, str] = field(default_factory=dict)
+    model: str | None = None
+    response_id: str = ""
+    session_id: str = ""
+    user_id: str | None = None
+    """`x-agent-user-id`: the platform's per-user partition key (protocol 2.0.0)."""
+    foundry_call_id: str | None = None
+    """`x-agent-foundry-call-id`: forward it unchanged on your own calls to Foundry."""
+    manifest: Manifest | None = None
+    cancelled: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when the caller disconnects or cancels; stop work soon after."""
+
+    @property
+    def user_text(self) -> str:
+        """The text of the last user message (empty if there is none)."""
+        for item in reversed(self.items):
+            if item.get("type", "message") == "message" and item.get("role") == "user":
+                return message_text(item)
+        return ""
+
+
+def message_text(item: dict[str, Any]) -> str:
+    """The text of a message item, whatever its content's shape."""
+    content = item.get("content")
+    if isinstance(content, str):
+        return content
+    parts = content if isinstance(content, list) else []
+    return "".join(
+        part.get("text", "")
+        for part in parts
+        if isinstance(part, dict) and part.get("type") in ("input_text", "output_text", "text")
+    )
+
+
+Agent = Callable[[Turn], AsyncIterator[Output]]
+"""An agent: an async generator function that takes a Turn and yields Output."""
