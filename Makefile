@@ -1,0 +1,22 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test clean
+
+$(BIN)/copier: requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+## Render a demo agent into build/demo, start it offline, stream one reply with `openai`.
+demo: $(BIN)/copier
+	$(BIN)/python scripts/demo.py
+
+## The whole test suite.
+test: $(BIN)/copier
+	$(BIN)/python -m pytest tests
+
+clean:
+	rm -rf $(VENV) build
