@@ -7,10 +7,11 @@ and tools/, which the template never touches after creating them.
 from .manifest import Manifest, ManifestError
 from .offline import offline_agent
 from .settings import Settings
-from .turn import Agent, FunctionCall, FunctionCallOutput, Output, Reasoning, Turn
+from .turn import Agent, AgentError, FunctionCall, FunctionCallOutput, Output, Reasoning, Turn
 
 __all__ = [
     "Agent",
+    "AgentError",
     "FunctionCall",
     "FunctionCallOutput",
     "Manifest",

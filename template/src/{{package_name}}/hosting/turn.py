@@ -2,8 +2,10 @@
 
 The server gives an agent one `Turn`; the agent yields what it says. Yield plain
 strings for text (each one is streamed as a delta as soon as it is yielded), or
-`FunctionCall` / `Reasoning` for structured output. The server turns all of it
-into RESPONSES protocol items and events; agents never see SSE or sequence numbers.
+`FunctionCall` / `Reasoning` for structured output, or a complete output item as a
+dict for full control. Raise `AgentError` to fail the response with a message. The
+server turns all of it into RESPONSES protocol items and events; agents never see SSE
+or sequence numbers.
 
     async def agent(turn: Turn) -> AsyncIterator[Output]:
         yield "You said: "
@@ -51,7 +53,20 @@ class Reasoning:
     summary: str
 
 
-Output = str | FunctionCall | FunctionCallOutput | Reasoning
+class AgentError(Exception):
+    """A failure the caller should see: the response fails with this code and message.
+
+    Any other exception fails the response with a generic message (details go to the log).
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+Output = str | FunctionCall | FunctionCallOutput | Reasoning | dict[str, Any]
+"""What an agent yields. A dict is a complete Responses output item, sent as is."""
 
 
 @dataclass
