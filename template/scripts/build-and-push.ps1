@@ -155,7 +155,9 @@ if (-not $Local) {
             }
             Fail 'az acr build failed (see its output above)'
         }
+        # Pushed already: without the digest, .image.json still names the tag.
         $digest = az acr repository show --name $Acr --image "${Repository}:$Tag" --query digest --output tsv
+        if ($LASTEXITCODE -ne 0) { $digest = $null }
     }
 }
 else {

@@ -87,8 +87,9 @@ cloud_build() {
         fail "az acr build failed (see its output above)"
     fi
     if ((!dry_run)); then
+        # Pushed already: without the digest, .image.json still names the tag.
         digest="$(az acr repository show --name "$acr" --image "$repository:$tag" \
-            --query digest --output tsv)"
+            --query digest --output tsv)" || digest=""
     fi
 }
 
