@@ -13,11 +13,12 @@ import yaml
 
 TEMPLATE = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+DEFAULT_COPIER = BIN / "copier"
 
 
 def copier(*args: str, cwd: Path | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run the copier CLI of this environment; output is captured as text."""
-    result = subprocess.run([str(BIN / "copier"), *args], cwd=cwd, capture_output=True, text=True, check=False)
+    """Run the copier CLI (DEFAULT_COPIER, this environment's unless a test swaps it)."""
+    result = subprocess.run([str(DEFAULT_COPIER), *args], cwd=cwd, capture_output=True, text=True, check=False)
     if check and result.returncode:
         raise AssertionError(f"copier {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result

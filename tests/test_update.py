@@ -6,6 +6,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import helpers
 import pytest
 import yaml
 from helpers import TEMPLATE, copier
@@ -52,8 +53,13 @@ def all_text(project: Path) -> str:
 
 
 @pytest.fixture
-def scenario(tmp_path: Path) -> tuple[Path, Path]:
-    """A template at v0.1.0 and a project copied from it, committed, then customised."""
+def scenario(tmp_path: Path, copier_bin: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """A template at v0.1.0 and a project copied from it and committed.
+
+    Every copier call in these tests runs once with the latest Copier and once with
+    the oldest release copier.yml allows.
+    """
+    monkeypatch.setattr(helpers, "DEFAULT_COPIER", copier_bin)
     repo = template_repo(tmp_path)
     project = tmp_path / "project"
     copier(
