@@ -16,6 +16,7 @@ assert len(LONG_NAME) == 63
 MATRIX: dict[str, dict[str, Any]] = {
     "smallest": {
         "agent_name": "a",
+        "description": 'Says "hi" \\ and {{ braces }} back',
         "python_version": "3.11",
         "resources": "0.5/1Gi",
         "code_interpreter": True,
@@ -68,6 +69,7 @@ def test_variant_passes_its_own_tests_and_lint(tmp_path: Path, variant: str) -> 
     data = manifest(project)
     cpu, memory = answers.get("resources", "1/2Gi").split("/")
     assert data["name"] == answers["agent_name"]
+    assert data["description"] == answers.get("description", "A hosted agent for Azure AI Foundry.")
     assert data["resources"] == {"cpu": cpu, "memory": memory}
     assert data["protocol_version"] == answers.get("protocol_version", "1.0.0")
 
