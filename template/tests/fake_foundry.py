@@ -3,8 +3,8 @@
 It speaks the wire format azure-ai-projects and openai send and read
 (https, JSON, SSE), records every request, and plays scripted outcomes. It serves
 TLS with a throwaway certificate because azure-core refuses bearer tokens over
-plain http; `trust()` points the clients at it through SSL_CERT_FILE and
-REQUESTS_CA_BUNDLE.
+plain http; `trust()` points the sync clients at it through SSL_CERT_FILE and
+REQUESTS_CA_BUNDLE, and `client_options` the async one.
 """
 
 from __future__ import annotations
@@ -99,9 +99,14 @@ class FakeFoundry:
         self.server.server_close()
 
     def trust(self, monkeypatch: Any) -> None:
-        """Make requests, httpx and aiohttp trust the fake's certificate."""
+        """Make requests (sync SDK) and httpx (openai) trust the fake's certificate."""
         monkeypatch.setenv("SSL_CERT_FILE", str(self.ca_file))
         monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(self.ca_file))
+
+    @property
+    def client_options(self) -> dict[str, Any]:
+        """azure-core options for the async client: aiohttp reads no CA variables."""
+        return {"connection_verify": str(self.ca_file)}
 
     def sent(self, method: str, suffix: str) -> list[Recorded]:
         """The recorded requests with this method whose path ends with suffix."""

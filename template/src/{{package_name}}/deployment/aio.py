@@ -24,10 +24,11 @@ from .lifecycle import (
 from .sdk import line
 
 
-def connect(endpoint: str, credential: Any | None = None) -> Any:
+def connect(endpoint: str, credential: Any | None = None, **options: Any) -> Any:
     """An async AIProjectClient; the async DefaultAzureCredential unless one is given.
 
-    Use it with `async with`; a credential you pass stays yours to close.
+    Use it with `async with`; a credential you pass stays yours to close. `options` go to
+    azure-core (e.g. connection_verify=<CA file>, retry_total=...).
     """
     from azure.ai.projects.aio import AIProjectClient
 
@@ -35,7 +36,7 @@ def connect(endpoint: str, credential: Any | None = None) -> Any:
         from azure.identity.aio import DefaultAzureCredential
 
         credential = DefaultAzureCredential()
-    return AIProjectClient(endpoint=endpoint, credential=credential)
+    return AIProjectClient(endpoint=endpoint, credential=credential, **options)
 
 
 async def create(client: Any, name: str, request: Request) -> Any:

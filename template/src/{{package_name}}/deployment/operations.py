@@ -19,15 +19,18 @@ from .lifecycle import (
 from .sdk import line
 
 
-def connect(endpoint: str, credential: Any | None = None) -> Any:
-    """An AIProjectClient; DefaultAzureCredential unless a credential is given."""
+def connect(endpoint: str, credential: Any | None = None, **options: Any) -> Any:
+    """An AIProjectClient; DefaultAzureCredential unless a credential is given.
+
+    `options` go to azure-core (e.g. connection_verify=<CA file>, retry_total=...).
+    """
     from azure.ai.projects import AIProjectClient
 
     if credential is None:
         from azure.identity import DefaultAzureCredential
 
         credential = DefaultAzureCredential()
-    return AIProjectClient(endpoint=endpoint, credential=credential)
+    return AIProjectClient(endpoint=endpoint, credential=credential, **options)
 
 
 def create(client: Any, name: str, request: Request) -> Any:
