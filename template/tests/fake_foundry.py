@@ -71,6 +71,7 @@ class Script:
     report_status: bool = True  # 2.0.0b3's backend reported no status
     endpoint_error: tuple[int, str, str] | None = None
     reply: str = "Yes, I am up."
+    reply_status: str = "completed"  # or "failed": the agent's reply ends in an error
     page_size: int = 2
 
 
@@ -176,7 +177,9 @@ class FakeFoundry:
     def respond(self, name: str, body: dict[str, Any]) -> tuple[int, Any]:
         if self.script.endpoint_error:
             return _error(*self.script.endpoint_error)
-        return 200, _response(name, self.script.reply, len(self.requests))
+        response = _response(name, self.script.reply, len(self.requests))
+        response["status"] = self.script.reply_status
+        return 200, response
 
 
 def _public(details: dict[str, Any]) -> dict[str, Any]:
@@ -288,7 +291,7 @@ def _handler(fake: FakeFoundry) -> type[BaseHTTPRequestHandler]:
                         },
                     )
                 )
-            events.append(("response.completed", {"response": response}))
+            events.append((f"response.{response['status']}", {"response": response}))
             data = b"".join(
                 _sse(kind, {"type": kind, "sequence_number": n, **event})
                 for n, (kind, event) in enumerate(events)

@@ -121,15 +121,19 @@ def _deploy(args: argparse.Namespace, root: Path, credential: Any) -> int:
     if args.json:
         emit_json(result)
     else:
-        print(f"{manifest.name} version {result['version']} is {result['status'] or 'created'}")
-        print(f"  image: {result['image']}")
-        if "traffic" in result:
-            print("  traffic: 100% to this version")
-        if "smoke_reply" in result:
-            print(f"  smoke reply: {result['smoke_reply']}")
-        if "note" in result:
-            print(f"  note: {result['note']}")
+        _print_deployed(result)
     return OK
+
+
+def _print_deployed(result: dict[str, Any]) -> None:
+    print(f"{result['name']} version {result['version']} is {result['status'] or 'created'}")
+    print(f"  image: {result['image']}")
+    if "traffic" in result:
+        print("  traffic: 100% to this version")
+    if "smoke_reply" in result:
+        print(f"  smoke reply: {result['smoke_reply']}")
+    if "note" in result:
+        print(f"  note: {result['note']}")
 
 
 def _confirm(args: argparse.Namespace, name: str) -> bool:
@@ -161,11 +165,18 @@ def _manage(args: argparse.Namespace, root: Path, credential: Any) -> int:
                 print(table(rows, columns) if rows else f"{name} has no versions")
         elif args.command == "show":
             details = summary(operations.show(client, name, args.version))
-            emit_json(details) if args.json else print(table([details], tuple(details)))
+            if args.json:
+                emit_json(details)
+            else:
+                print(table([details], tuple(details)))
         elif args.command == "delete":
             deleted = operations.delete(client, name, args.version)
-            result = {"name": name, "version": args.version, "deleted": deleted.get("deleted")}
-            emit_json(result) if args.json else print(f"deleted {name} version {args.version}")
+            if args.json:
+                emit_json(
+                    {"name": name, "version": args.version, "deleted": deleted.get("deleted")}
+                )
+            else:
+                print(f"deleted {name} version {args.version}")
         else:
             return _invoke(args, client, name)
     return OK
@@ -180,15 +191,16 @@ def _invoke(args: argparse.Namespace, client: Any, name: str) -> int:
             text.append(part)
             if not args.json:
                 print(part, end="", flush=True)
+    if not args.json:
+        print()
+    if final.get("status") != "completed":
+        ended = final.get("status") or "a stream that stopped early"
+        raise DeployError(f"the reply ended as {ended}; read the container logs in the portal")
     if args.json:
         emit_json({**final, "output_text": "".join(text)})
     else:
-        print()
-        if final:
-            print(
-                f"(response {final['id']}; continue with --previous {final['id']})", file=sys.stderr
-            )
-    return OK if final.get("status") == "completed" else FAILED
+        print(f"(response {final['id']}; continue with --previous {final['id']})", file=sys.stderr)
+    return OK
 
 
 def fail(message: str, code: int, as_json: bool) -> int:
@@ -202,7 +214,7 @@ def fail(message: str, code: int, as_json: bool) -> int:
 
 
 def main(argv: Sequence[str] | None = None, *, root: Path, credential: Any = None) -> int:
-    """Run one command; returns the exit code (0 done, 1 failed, 2 nothing sent).
+    """Run one command; returns the exit code (0 done, 1 failed, 2 nothing sent, 130 ^C).
 
     `credential` is any azure-core TokenCredential; DefaultAzureCredential when None.
     """
@@ -215,6 +227,9 @@ def main(argv: Sequence[str] | None = None, *, root: Path, credential: Any = Non
         return fail(str(invalid), INVALID, args.json)
     except DeployError as error:
         return fail(str(error), FAILED, args.json)
+    except KeyboardInterrupt:
+        # The service keeps going: a created version stays, whatever the client does.
+        return fail("interrupted; check what was done with `python deploy.py versions`", 130, False)
     except (AzureError, openai.OpenAIError) as error:
         endpoint = validate.endpoint(args.endpoint)[0]
         return fail(str(translate(error, endpoint)), FAILED, args.json)
