@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -219,6 +220,8 @@ def main(argv: Sequence[str] | None = None, *, root: Path, credential: Any = Non
     `credential` is any azure-core TokenCredential; DefaultAzureCredential when None.
     """
     args = parser().parse_args(argv)
+    # azure-identity logs each failed credential as a warning; the one-line error says it all.
+    logging.getLogger("azure").addHandler(logging.NullHandler())
     try:
         if args.command == "deploy":
             return _deploy(args, root, credential)

@@ -106,9 +106,9 @@ def translate(error: BaseException, endpoint: str = "") -> DeployError:
             return DeployError(f"{status} {said}: {fix}")
         return DeployError(f"{status} {said}")
     if isinstance(error, ClientAuthenticationError):
+        first = one_line(str(error)).split(". ")[0].rstrip(".")
         return DeployError(
-            f"no Azure sign-in ({one_line(str(error), 120)}); run `az login` "
-            "(or set up a managed identity) and retry"
+            f"no Azure sign-in ({first}); run `az login` (or use a managed identity) and retry"
         )
     if isinstance(error, ServiceRequestError | ServiceResponseError | _openai_connection_error()):
         return DeployError(
