@@ -62,13 +62,31 @@ async def wait(
     while True:
         elapsed = time.monotonic() - started
         if progress:
-            progress(status(details) or "created", elapsed)
+            progress(details["version"], status(details) or "created", elapsed)
         if check_settled(details, elapsed, timeout):
             return details
         await asyncio.sleep(min(poll, max(timeout - elapsed, 0)))
         details = await client.agents.get_version(
             agent_name=details["name"], agent_version=details["version"]
         )
+
+
+async def deploy(
+    client: Any,
+    name: str,
+    request: Request,
+    *,
+    timeout: float = 600,
+    poll: float = 5,
+    progress: Progress | None = None,
+    route_traffic: bool = True,
+) -> Any:
+    """Create a version, wait until it is active, then send all traffic to it."""
+    created = await create(client, name, request)
+    details = await wait(client, created, timeout=timeout, poll=poll, progress=progress)
+    if route_traffic and line() != "b3":
+        await route(client, name, details["version"])
+    return details
 
 
 async def route(client: Any, name: str, version: str) -> None:
@@ -85,16 +103,6 @@ async def smoke(client: Any, name: str) -> str:
     openai = client.get_openai_client(agent_name=name)
     async with openai:
         return smoke_text((await openai.responses.create(input=SMOKE_INPUT)).output_text)
-
-
-async def deploy(
-    client: Any, name: str, request: Request, *, timeout: float = 600, poll: float = 5
-) -> Any:
-    """Create a version, wait until it is active and route all traffic to it."""
-    details = await wait(client, await create(client, name, request), timeout=timeout, poll=poll)
-    if line() != "b3":
-        await route(client, name, details["version"])
-    return details
 
 
 async def versions(client: Any, name: str) -> list[Any]:

@@ -101,21 +101,25 @@ def _deploy(args: argparse.Namespace, root: Path, credential: Any) -> int:
         emit_json(request.body())
         return OK
 
+    sdk = line()
+    progress = LiveStatus(manifest.name)
     with operations.connect(endpoint, credential) as client:
-        created = operations.create(client, manifest.name, request)
-        progress = LiveStatus(f"{manifest.name} version {created['version']}")
         try:
-            details = operations.wait(
-                client, created, timeout=args.timeout, poll=args.poll, progress=progress
+            details = operations.deploy(
+                client,
+                manifest.name,
+                request,
+                timeout=args.timeout,
+                poll=args.poll,
+                progress=progress,
+                route_traffic=not args.no_route,
             )
         finally:
             progress.done()
         result = summary(details)
-        sdk = line()
         if sdk == "b3":
             result["note"] = "2.0.0b3: no routing or smoke request (needs azure-ai-projects>=2.10)"
-        if not args.no_route and sdk == "current":
-            operations.route(client, manifest.name, details["version"])
+        elif not args.no_route:
             result["traffic"] = "100%"
         if not args.no_smoke and sdk == "current":
             result["smoke_reply"] = operations.smoke(client, manifest.name)

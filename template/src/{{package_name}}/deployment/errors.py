@@ -12,7 +12,7 @@ PULL_FIX = (
 )
 PROBE_FIX = (
     "the container must answer GET /readiness with 200 on 0.0.0.0:$PORT (8088); "
-    "run it locally (python -m <package>) and read its logs"
+    f"run it locally (python -m {__package__.partition('.')[0]}) and read its logs"
 )
 SESSION_FIX = (
     "the agent session is not ready yet (cold start); retry in 15-30 s, and if it persists use "
@@ -37,7 +37,7 @@ KNOWN: tuple[tuple[str, str], ...] = (
     ),
     (
         "preview_feature_required",
-        "this SDK needs a preview opt-in the platform no longer offers; "
+        "the service asks for a preview opt-in this SDK does not send; "
         'pip install "azure-ai-projects>=2.10,<3"',
     ),
     ("permissiondenied", f"the agent's identity lacks a permission; {IDENTITY_FIX}"),

@@ -7,7 +7,7 @@ from typing import Any
 
 from .errors import DeployError, known, one_line
 
-Progress = Callable[[str, float], None]
+Progress = Callable[[str, str, float], None]  # (version, status, seconds elapsed)
 SMOKE_INPUT = "Reply with one short sentence: are you up?"
 TERMINAL = ("active", "failed", "deleting", "deleted")
 B3_ENDPOINT_NOTE = (

@@ -56,13 +56,31 @@ def wait(
     while True:
         elapsed = time.monotonic() - started
         if progress:
-            progress(status(details) or "created", elapsed)
+            progress(details["version"], status(details) or "created", elapsed)
         if check_settled(details, elapsed, timeout):
             return details
         time.sleep(min(poll, max(timeout - elapsed, 0)))
         details = client.agents.get_version(
             agent_name=details["name"], agent_version=details["version"]
         )
+
+
+def deploy(
+    client: Any,
+    name: str,
+    request: Request,
+    *,
+    timeout: float = 600,
+    poll: float = 5,
+    progress: Progress | None = None,
+    route_traffic: bool = True,
+) -> Any:
+    """Create a version, wait until it is active, then send all traffic to it."""
+    created = create(client, name, request)
+    details = wait(client, created, timeout=timeout, poll=poll, progress=progress)
+    if route_traffic and line() != "b3":
+        route(client, name, details["version"])
+    return details
 
 
 def route(client: Any, name: str, version: str) -> None:

@@ -53,14 +53,14 @@ class LiveStatus:
     """Shows a version's status and elapsed time: one rewritten line on a terminal,
     one line per change otherwise (CI logs)."""
 
-    def __init__(self, label: str, stream: TextIO | None = None) -> None:
-        self.label = label
+    def __init__(self, name: str, stream: TextIO | None = None) -> None:
+        self.name = name
         self.stream = stream or sys.stderr
         self.live = self.stream.isatty()
         self.last = ""
 
-    def __call__(self, status: str, elapsed: float) -> None:
-        text = f"{self.label}: {status} ({elapsed:.0f}s)"
+    def __call__(self, version: str, status: str, elapsed: float) -> None:
+        text = f"{self.name} version {version}: {status} ({elapsed:.0f}s)"
         if self.live:
             self.stream.write(f"\r{text:<60}")
             self.stream.flush()
