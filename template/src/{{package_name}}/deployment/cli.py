@@ -53,7 +53,9 @@ def parser() -> argparse.ArgumentParser:
     deploy.add_argument("--dry-run", action="store_true", help="print the JSON it would send")
     deploy.add_argument("--timeout", type=float, default=600, help="seconds to wait (600)")
     deploy.add_argument("--poll", type=float, default=5, help="seconds between status checks (5)")
-    deploy.add_argument("--metadata", action="append", default=[], metavar="KEY=VALUE")
+    deploy.add_argument(
+        "--metadata", action="append", default=[], metavar="KEY=VALUE", help="repeatable"
+    )
     deploy.add_argument("--no-route", action="store_true", help="leave traffic routing as it is")
     deploy.add_argument("--no-smoke", action="store_true", help="skip the smoke request")
 
@@ -89,10 +91,13 @@ def _deploy(args: argparse.Namespace, root: Path, credential: Any) -> int:
     manifest = _manifest(root, problems)
     image, image_problems, warnings = validate.image(args.image, root)
     metadata, metadata_problems = validate.metadata_pairs(args.metadata)
-    problems += image_problems + metadata_problems + validate.metadata(metadata)
-    if manifest is None or problems:
-        raise Invalid(problems)
+    problems += image_problems + metadata_problems
+    if manifest is None:
+        raise Invalid(problems + validate.metadata(metadata))
     request = build(manifest, image, line(), metadata)
+    problems += validate.metadata(request.metadata)  # with the metadata the platform needs
+    if problems:
+        raise Invalid(problems)
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if args.dry_run:

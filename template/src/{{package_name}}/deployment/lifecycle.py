@@ -9,7 +9,6 @@ from .errors import DeployError, known, one_line
 
 Progress = Callable[[str, str, float], None]  # (version, status, seconds elapsed)
 SMOKE_INPUT = "Reply with one short sentence: are you up?"
-TERMINAL = ("active", "failed", "deleting", "deleted")
 B3_ENDPOINT_NOTE = (
     "azure-ai-projects 2.0.0b3 predates agent endpoints; for routing, the smoke request and "
     'invoke, pip install "azure-ai-projects>=2.10,<3"'
