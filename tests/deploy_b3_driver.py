@@ -48,9 +48,11 @@ def main() -> None:
                 FOUNDRY_PROJECT_ENDPOINT=fake.endpoint,
             )
             out, err = io.StringIO(), io.StringIO()
-            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-                code = cli.main(argv, root=project, credential=fake_foundry.StaticTokenCredential())
-            fake.close()
+            try:
+                with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                    code = cli.main(argv, root=project, credential=fake_foundry.StaticTokenCredential())
+            finally:
+                fake.close()
             report[name] = {
                 "code": code,
                 "stdout": out.getvalue(),
