@@ -232,6 +232,7 @@ def main(argv: Sequence[str] | None = None, *, root: Path, credential: Any = Non
     # azure-identity logs each failed credential as a warning; the one-line error says it all.
     logging.getLogger("azure").addHandler(logging.NullHandler())
     try:
+        line()  # the installed SDK, before anything else needs it
         if args.command == "deploy":
             return _deploy(args, root, credential)
         return _manage(args, root, credential)
