@@ -5,6 +5,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import openai
+from azure.core.exceptions import (
+    ClientAuthenticationError,
+    HttpResponseError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
+
 PULL_FIX = (
     "enable authentication-as-ARM on the registry "
     "(az acr config authentication-as-arm update --registry <acr> --status enabled) and give the "
@@ -89,41 +97,20 @@ def one_line(text: str, limit: int = 300) -> str:
 
 def translate(error: BaseException, endpoint: str = "") -> DeployError:
     """Turn an azure-core, azure-identity or openai error into a DeployError."""
-    from azure.core.exceptions import (
-        ClientAuthenticationError,
-        HttpResponseError,
-        ServiceRequestError,
-        ServiceResponseError,
-    )
-
-    status = getattr(error, "status_code", None)
     response = getattr(error, "response", None)
-    if isinstance(error, HttpResponseError | _openai_status_error()) and response is not None:
+    if isinstance(error, HttpResponseError | openai.APIStatusError) and response is not None:
+        status = getattr(error, "status_code", None)
         code, message = _error_body(response)
         fix = known(code, message) or BY_STATUS.get(status or 0)
-        said = one_line(message or code or str(status))
-        if fix:
-            return DeployError(f"{status} {said}: {fix}")
-        return DeployError(f"{status} {said}")
+        said = one_line(message or code or "no details in the response")
+        return DeployError(f"{status} {said}" + (f": {fix}" if fix else ""))
     if isinstance(error, ClientAuthenticationError):
         first = one_line(str(error)).split(". ")[0].rstrip(".")
         return DeployError(
             f"no Azure sign-in ({first}); run `az login` (or use a managed identity) and retry"
         )
-    if isinstance(error, ServiceRequestError | ServiceResponseError | _openai_connection_error()):
+    if isinstance(error, ServiceRequestError | ServiceResponseError | openai.APIConnectionError):
         return DeployError(
             f"cannot reach {endpoint or 'the endpoint'}; check the endpoint URL and your network"
         )
     return DeployError(one_line(f"{type(error).__name__}: {error}"))
-
-
-def _openai_status_error() -> type[BaseException]:
-    import openai
-
-    return openai.APIStatusError
-
-
-def _openai_connection_error() -> type[BaseException]:
-    import openai
-
-    return openai.APIConnectionError
