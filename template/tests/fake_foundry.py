@@ -73,6 +73,7 @@ class Script:
     reply: str = "Yes, I am up."
     reply_status: str = "completed"  # or "failed": the agent's reply ends in an error
     page_size: int = 2
+    sessions: bool = False  # versions have sessions: delete needs force
 
 
 @dataclass
@@ -164,9 +165,12 @@ class FakeFoundry:
             "last_id": last,
         }
 
-    def delete(self, name: str, version: str) -> tuple[int, Any]:
-        if self.versions.pop(version, None) is None:
+    def delete(self, name: str, version: str, force: bool) -> tuple[int, Any]:
+        if version not in self.versions:
             return _error(404, "not_found", f"Agent version '{version}' not found")
+        if self.script.sessions and not force:
+            return _error(409, "conflict", "The agent version has active sessions")
+        del self.versions[version]
         return 200, {
             "object": "agent.version.deleted",
             "name": name,
@@ -254,7 +258,7 @@ def _handler(fake: FakeFoundry) -> type[BaseHTTPRequestHandler]:
                 case "GET", ["agents", _, "versions", version]:
                     self._json(*fake.get(version))
                 case "DELETE", ["agents", name, "versions", version]:
-                    self._json(*fake.delete(name, version))
+                    self._json(*fake.delete(name, version, query.get("force") == "true"))
                 case "PATCH", ["agents", name]:
                     self._json(200, {"object": "agent", "name": name, **body})
                 case "POST", ["agents", name, "endpoint", "protocols", "openai", "responses"]:

@@ -65,6 +65,7 @@ def parser() -> argparse.ArgumentParser:
     delete = commands.add_parser("delete", parents=[common], help="delete a version")
     delete.add_argument("version")
     delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    delete.add_argument("--force", action="store_true", help="also end the version's sessions")
     invoke = commands.add_parser("invoke", parents=[common], help="stream a reply from the agent")
     invoke.add_argument("text")
     invoke.add_argument("--previous", metavar="RESPONSE_ID", help="continue from this response")
@@ -180,7 +181,7 @@ def _manage(args: argparse.Namespace, root: Path, credential: Any) -> int:
             else:
                 print(table([details], tuple(details)))
         elif args.command == "delete":
-            deleted = operations.delete(client, name, args.version)
+            deleted = operations.delete(client, name, args.version, force=args.force)
             if args.json:
                 emit_json(
                     {"name": name, "version": args.version, "deleted": deleted.get("deleted")}

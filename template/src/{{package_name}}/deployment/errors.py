@@ -62,8 +62,10 @@ BY_STATUS: dict[int, str] = {
         "not found; check the endpoint (https://<account>.services.ai.azure.com/api/projects/"
         "<project>), the agent name and the version"
     ),
+    409: "the version still has sessions; retry after they end, or delete with --force",
     424: SESSION_FIX,
-    500: f"the agent or the service failed (500); if the version is active, {IDENTITY_FIX}",
+    500: f"the service or the agent failed; retry, and if an active version keeps failing, "
+    f"{IDENTITY_FIX}",
 }
 
 

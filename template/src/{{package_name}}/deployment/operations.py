@@ -108,9 +108,11 @@ def show(client: Any, name: str, version: str) -> Any:
     return client.agents.get_version(agent_name=name, agent_version=version)
 
 
-def delete(client: Any, name: str, version: str) -> Any:
-    """Delete one version."""
-    return client.agents.delete_version(agent_name=name, agent_version=version)
+def delete(client: Any, name: str, version: str, *, force: bool = False) -> Any:
+    """Delete one version; `force` also ends its sessions (2.3+)."""
+    # Only send force when asked: 2.0.0b3's delete_version has no such parameter.
+    extra = {"force": True} if force else {}
+    return client.agents.delete_version(agent_name=name, agent_version=version, **extra)
 
 
 def invoke(
