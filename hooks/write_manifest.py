@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import textwrap
 from pathlib import Path
 from types import ModuleType
 
@@ -25,10 +26,11 @@ import yaml
 
 sys.dont_write_bytecode = True  # leave no __pycache__ in the rendered project
 
-STUB = '''"""{name}: {description}
+STUB = '''"""A function tool the model may call. Yours: `copier update` never overwrites this file.
 
-A function tool the model may call. Yours: `copier update` never overwrites this file.
-The model sees the function's signature and docstring; keep them accurate.
+The model sees the function's name, the first paragraph of its docstring as the
+description, and its parameters: types from the signature, descriptions from `Args:`.
+For full control, set a module-level PARAMETERS dict to the arguments' JSON schema.
 """
 
 
@@ -38,8 +40,14 @@ def {name}(query: str) -> str:
     Args:
         query: What the model wants to know.
     """
-    raise NotImplementedError("{name} is not written yet: fill in src/{package}/tools/{name}.py")
+    raise NotImplementedError(f"{{__name__}} is not written yet; write it, then restart")
 '''
+
+
+def docstring_text(description: str) -> str:
+    """The description as docstring lines of at most 100 characters, safe inside triple quotes."""
+    text = description.strip().replace("\\", "\\\\").replace('"""', "'''") or "(describe me)"
+    return textwrap.fill(text, width=100, initial_indent=" " * 7, subsequent_indent=" " * 4)[7:]
 
 
 def load_rules(package: str) -> ModuleType:
@@ -67,11 +75,8 @@ def write_stubs(package: str, functions: list[dict]) -> None:
         path = folder / f"{tool['name']}.py"
         if path.exists():
             continue
-        description = (tool.get("description") or "").strip().replace('"""', "'''") or "(describe me)"
-        path.write_text(
-            STUB.format(name=tool["name"], description=description, package=package),
-            encoding="utf-8",
-        )
+        description = docstring_text(tool.get("description") or "")
+        path.write_text(STUB.format(name=tool["name"], description=description), encoding="utf-8")
 
 
 def main(argv: list[str]) -> int:

@@ -87,20 +87,20 @@ class FunctionTool:
 
 
 @cache
-def load_tools() -> dict[str, FunctionTool]:
-    """Import every module of the tools folder once; raise AgentError for a broken one."""
-    package = importlib.import_module(TOOLS_PACKAGE)
+def load_tools(package: str = TOOLS_PACKAGE) -> dict[str, FunctionTool]:
+    """Import every module of the tools package once; raise AgentError for a broken one."""
+    folder = importlib.import_module(package)
     tools: dict[str, FunctionTool] = {}
-    for module_info in pkgutil.iter_modules(package.__path__):
+    for module_info in pkgutil.iter_modules(folder.__path__):
         name = module_info.name
-        where = f"{TOOLS_PACKAGE.replace('.', '/')}/{name}.py"
+        where = f"{package.replace('.', '/')}/{name}.py"
         try:
-            module = importlib.import_module(f"{TOOLS_PACKAGE}.{name}")
+            module = importlib.import_module(f"{package}.{name}")
         except Exception as error:
             log.exception("cannot import %s", where)
             raise AgentError(
                 "tool_import_failed",
-                f"{where} cannot be imported ({type(error).__name__}); fix it and restart",
+                f"{where} cannot be imported ({type(error).__name__}); fix it",
             ) from None
         function = getattr(module, name, None)
         if not callable(function):
