@@ -26,11 +26,10 @@ import yaml
 
 sys.dont_write_bytecode = True  # leave no __pycache__ in the rendered project
 
-STUB = '''"""A function tool the model may call. Yours: `copier update` never overwrites this file.
+STUB = '''"""The {name} function tool.
 
-The model sees the function's name, the first paragraph of its docstring as the
-description, and its parameters: types from the signature, descriptions from `Args:`.
-For full control, set a module-level PARAMETERS dict to the arguments' JSON schema.
+A function tool the model may call. Yours: `copier update` never overwrites this file.
+The model sees the function's signature and docstring; keep them accurate.
 """
 
 
@@ -40,14 +39,8 @@ def {name}(query: str) -> str:
     Args:
         query: What the model wants to know.
     """
-    raise NotImplementedError(f"{{__name__}} is not written yet; write it, then restart")
+    raise NotImplementedError(f"{{__name__}} is not written yet: fill in its body")
 '''
-
-
-def docstring_text(description: str) -> str:
-    """The description as docstring lines of at most 100 characters, safe inside triple quotes."""
-    text = description.strip().replace("\\", "\\\\").replace('"""', "'''") or "(describe me)"
-    return textwrap.fill(text, width=100, initial_indent=" " * 7, subsequent_indent=" " * 4)[7:]
 
 
 def load_rules(package: str) -> ModuleType:
@@ -75,7 +68,9 @@ def write_stubs(package: str, functions: list[dict]) -> None:
         path = folder / f"{tool['name']}.py"
         if path.exists():
             continue
-        description = docstring_text(tool.get("description") or "")
+        text = (tool.get("description") or "").strip() or "Describe me."
+        text = text.replace("\\", "\\\\").replace('"""', "'''")
+        description = "\n    ".join(textwrap.wrap(text, width=88))
         path.write_text(STUB.format(name=tool["name"], description=description), encoding="utf-8")
 
 
