@@ -1,8 +1,8 @@
 """A fake Foundry model endpoint: the OpenAI Responses API on 127.0.0.1, scripted per test.
 
-It serves `POST {project}/openai/v1/responses` the way the real service does (JSON or
-server-sent events), records every request, and answers from a script: text, function
-calls, HTTP errors, stream failures, slow streams and hangs.
+It serves `POST {project}/openai/v1/responses` with server-sent events the way the real
+service streams, records every request, and answers from a script: text, function
+calls, other output items, HTTP errors, stream failures, slow streams and hangs.
 """
 
 from __future__ import annotations
@@ -30,10 +30,12 @@ class Call:
 
 @dataclass(frozen=True)
 class Answer:
-    """A streamed answer: text (streamed word by word), then function calls."""
+    """A streamed answer: other output items, text (streamed word by word), function calls."""
 
     text: str = ""
     calls: tuple[Call, ...] = ()
+    items: tuple[dict[str, Any], ...] = ()
+    """Complete output items sent first, e.g. reasoning or a hosted tool's call."""
     delay: float = 0.0
     """Seconds between text deltas (for cancellation tests)."""
 
@@ -86,7 +88,9 @@ class FakeModel:
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def endpoint(self) -> str:
@@ -95,7 +99,11 @@ class FakeModel:
 
     def env(self, **extra: str) -> dict[str, str]:
         """Environment variables that point the agent at this fake."""
-        return {"FOUNDRY_PROJECT_ENDPOINT": self.endpoint, "MODEL_API_KEY": API_KEY, **extra}
+        return {
+            "FOUNDRY_PROJECT_ENDPOINT": self.endpoint,
+            "MODEL_API_KEY": API_KEY,
+            **extra,
+        }
 
     def script(self, *replies: Reply) -> None:
         """Answer the next requests with these replies, in order."""
@@ -138,13 +146,17 @@ def _handler(fake: FakeModel) -> type[BaseHTTPRequestHandler]:
             if isinstance(reply, Hang):
                 fake._closing.wait(reply.seconds)
                 return None
-            events = _stream(body, reply)
             if not body.get("stream"):
-                return self._json(200, _last_response(events))
-            return self._sse(events, reply.delay if isinstance(reply, Answer) else 0.0)
+                return self._error(Fail(400, "unsupported", "the fake model only streams"))
+            return self._sse(_stream(body, reply), reply.delay if isinstance(reply, Answer) else 0)
 
         def _error(self, fail: Fail) -> None:
-            error = {"message": fail.message, "type": "error", "param": None, "code": fail.code}
+            error = {
+                "message": fail.message,
+                "type": "error",
+                "param": None,
+                "code": fail.code,
+            }
             self._json(fail.status, {"error": error}, fail.headers)
 
         def _json(self, status: int, data: Any, headers: dict[str, str] | None = None) -> None:
@@ -201,7 +213,8 @@ def _stream(request: dict[str, Any], reply: Answer | StreamFail) -> Iterator[dic
     if isinstance(reply, StreamFail):
         if reply.incomplete_reason:
             response.update(
-                status="incomplete", incomplete_details={"reason": reply.incomplete_reason}
+                status="incomplete",
+                incomplete_details={"reason": reply.incomplete_reason},
             )
             yield event("response.incomplete", response=response)
         else:
@@ -209,12 +222,23 @@ def _stream(request: dict[str, Any], reply: Answer | StreamFail) -> Iterator[dic
             yield event("response.failed", response=response)
         return
     output = response["output"]
+    for item in reply.items:
+        yield event("response.output_item.added", output_index=len(output), item=item)
+        yield event("response.output_item.done", output_index=len(output), item=item)
+        output.append(item)
     if reply.text:
         item_id = f"msg_{uuid.uuid4().hex}"
         where = {"item_id": item_id, "output_index": len(output)}
-        item = {"id": item_id, "type": "message", "role": "assistant", "status": "in_progress"}
+        item = {
+            "id": item_id,
+            "type": "message",
+            "role": "assistant",
+            "status": "in_progress",
+        }
         yield event(
-            "response.output_item.added", output_index=len(output), item={**item, "content": []}
+            "response.output_item.added",
+            output_index=len(output),
+            item={**item, "content": []},
         )
         part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
         yield event("response.content_part.added", **where, content_index=0, part=part)
@@ -222,10 +246,18 @@ def _stream(request: dict[str, Any], reply: Answer | StreamFail) -> Iterator[dic
         for index, word in enumerate(words):
             delta = word if index == 0 else " " + word
             yield event(
-                "response.output_text.delta", **where, content_index=0, delta=delta, logprobs=[]
+                "response.output_text.delta",
+                **where,
+                content_index=0,
+                delta=delta,
+                logprobs=[],
             )
         yield event(
-            "response.output_text.done", **where, content_index=0, text=reply.text, logprobs=[]
+            "response.output_text.done",
+            **where,
+            content_index=0,
+            text=reply.text,
+            logprobs=[],
         )
         part = {**part, "text": reply.text}
         yield event("response.content_part.done", **where, content_index=0, part=part)
@@ -255,10 +287,3 @@ def _stream(request: dict[str, Any], reply: Answer | StreamFail) -> Iterator[dic
         usage={"input_tokens": 10, "output_tokens": 5, "total_tokens": 15},
     )
     yield event("response.completed", response=response)
-
-
-def _last_response(events: Iterator[dict[str, Any]]) -> dict[str, Any]:
-    response: dict[str, Any] = {}
-    for event in events:
-        response = event.get("response", response)
-    return response
