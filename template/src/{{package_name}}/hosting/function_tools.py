@@ -1,6 +1,7 @@
 """Function tools: the functions in your tools/ folder, described to the model and run.
 
-Each module `tools/<name>.py` defines a function `<name>` (sync or async). The model
+Each module `tools/<name>.py` defines a function `<name>` (sync or async); modules
+whose name starts with `_` are helpers, not tools. The model
 sees its name, the first paragraph of its docstring as the description, and a JSON
 schema of its parameters built from the signature and the docstring's `Args:`
 section. A module-level `PARAMETERS` dict, when present, is used as the schema
@@ -67,14 +68,16 @@ class FunctionTool:
         """Run the tool for `call`; failures come back as text the model can read."""
         try:
             arguments = json.loads(call.arguments or "{}")
-            if not isinstance(arguments, dict):
-                raise ValueError("arguments must be a JSON object")
-        except ValueError as error:
-            return f"error: {self.name} got arguments that are not a JSON object ({error})"
+        except ValueError:
+            arguments = None
+        if not isinstance(arguments, dict):
+            return f"error: {self.name} got arguments that are not a JSON object"
         try:
             if inspect.iscoroutinefunction(self.function):
                 result = await asyncio.wait_for(self.function(**arguments), timeout)
             else:
+                # A sync tool that times out keeps its thread until it returns; Python
+                # cannot stop a thread. Prefer async tools for slow I/O.
                 work = asyncio.to_thread(self.function, **arguments)
                 result = await asyncio.wait_for(work, timeout)
         except TimeoutError:
@@ -93,21 +96,24 @@ def load_tools(package: str = TOOLS_PACKAGE) -> dict[str, FunctionTool]:
     tools: dict[str, FunctionTool] = {}
     for module_info in pkgutil.iter_modules(folder.__path__):
         name = module_info.name
+        if name.startswith("_"):
+            continue  # a helper module shared by tools, not a tool
         where = f"{package.replace('.', '/')}/{name}.py"
         try:
             module = importlib.import_module(f"{package}.{name}")
+            function = getattr(module, name, None)
+            if callable(function):
+                tools[name] = describe(function, name, getattr(module, "PARAMETERS", None))
         except Exception as error:
-            log.exception("cannot import %s", where)
+            log.exception("cannot load %s", where)
             raise AgentError(
                 "tool_import_failed",
-                f"{where} cannot be imported ({type(error).__name__}); fix it",
+                f"{where} cannot be loaded ({type(error).__name__}); fix it",
             ) from None
-        function = getattr(module, name, None)
-        if not callable(function):
+        if name not in tools:
             raise AgentError(
                 "tool_not_defined", f"{where} must define a function named {name}; add it"
             )
-        tools[name] = describe(function, name, getattr(module, "PARAMETERS", None))
     return tools
 
 
@@ -119,7 +125,7 @@ def describe(
     return FunctionTool(
         name=name,
         description=summary,
-        parameters=parameters or _schema(function, arg_docs),
+        parameters=_schema(function, arg_docs) if parameters is None else parameters,
         function=function,
     )
 
