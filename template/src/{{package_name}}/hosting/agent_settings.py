@@ -44,7 +44,7 @@ class ModelSettings:
     ) -> ModelSettings:
         """Read the settings; a missing or bad value raises AgentError with the fix."""
         env = os.environ if env is None else env
-        endpoint = project_endpoint(env)
+        endpoint = env.get("FOUNDRY_PROJECT_ENDPOINT", "")
         base_url = env.get("MODEL_BASE_URL") or (
             f"{endpoint.rstrip('/')}/openai/v1" if endpoint else ""
         )
@@ -70,17 +70,11 @@ class ModelSettings:
         )
 
 
-def project_endpoint(env: Mapping[str, str] | None = None) -> str:
-    """The Foundry project endpoint the platform injects (empty when running elsewhere)."""
-    env = os.environ if env is None else env
-    return env.get("FOUNDRY_PROJECT_ENDPOINT") or env.get("AZURE_AI_PROJECT_ENDPOINT", "")
-
-
 def model_configured(env: Mapping[str, str] | None = None) -> bool:
     """True when a model endpoint is set and OFFLINE_AGENT does not ask for the offline agent."""
     env = os.environ if env is None else env
     offline = env.get("OFFLINE_AGENT", "").strip().lower() in ("1", "true", "yes")
-    return not offline and bool(project_endpoint(env) or env.get("MODEL_BASE_URL"))
+    return not offline and bool(env.get("FOUNDRY_PROJECT_ENDPOINT") or env.get("MODEL_BASE_URL"))
 
 
 def tool_timeout(env: Mapping[str, str] | None = None) -> float:

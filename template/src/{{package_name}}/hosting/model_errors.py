@@ -6,6 +6,7 @@ exponential backoff and jitter, MODEL_MAX_RETRIES times) before any of these is 
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import openai
@@ -14,6 +15,8 @@ from azure.core.exceptions import ClientAuthenticationError
 from .agent_settings import ModelSettings
 from .turn import AgentError
 
+log = logging.getLogger(__name__)
+
 CONTENT_FILTER = "content_filter"
 MODEL_FAILURES = (openai.OpenAIError, ClientAuthenticationError)
 """What a model call may raise besides AgentError."""
@@ -21,7 +24,9 @@ MODEL_FAILURES = (openai.OpenAIError, ClientAuthenticationError)
 
 def model_error(error: Exception, settings: ModelSettings) -> AgentError:
     """The AgentError for an exception the `openai` client raised."""
-    where = f"model deployment '{settings.deployment}' at {settings.base_url}"
+    # The caller sees what to fix; the log also gets the URL and the full error.
+    log.warning("model call to %s failed: %r", settings.base_url, error)
+    where = f"model deployment '{settings.deployment}'"
     retries = f"after {settings.max_retries} retries"
     if isinstance(error, openai.APITimeoutError):
         return AgentError(
@@ -38,7 +43,8 @@ def model_error(error: Exception, settings: ModelSettings) -> AgentError:
     if isinstance(error, openai.APIConnectionError):
         return AgentError(
             "model_unreachable",
-            f"Cannot connect to the {where}; check FOUNDRY_PROJECT_ENDPOINT and the network",
+            f"Cannot reach the endpoint of the {where}; check FOUNDRY_PROJECT_ENDPOINT "
+            "and the network",
         )
     if isinstance(error, (openai.AuthenticationError, openai.PermissionDeniedError)):
         return AgentError(
