@@ -14,9 +14,11 @@ def model_input(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The turn's history in the shape the model accepts from any source.
 
     Messages and function calls are kept without their ids: the ids were made by this
-    server, and the model rejects ids it did not issue. Other items (reasoning summaries,
-    hosted tool traces) are dropped; the answers they led to are in the messages.
+    server, and the model rejects ids it did not issue. A function call nobody answered
+    is dropped too (the model refuses a call without its output), and so are other items
+    (reasoning summaries, hosted tool traces): the answers they led to are in the messages.
     """
+    answered = {item.get("call_id") for item in items if item.get("type") == "function_call_output"}
     history: list[dict[str, Any]] = []
     for item in items:
         kind = item.get("type", "message")
@@ -25,7 +27,7 @@ def model_input(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
             if item["role"] == "assistant" or not isinstance(content, (str, list)):
                 content = message_text(item)
             history.append({"role": item["role"], "content": content})
-        elif kind == "function_call":
+        elif kind == "function_call" and item.get("call_id") in answered:
             history.append(
                 call_item(FunctionCall(item["name"], item["arguments"], item["call_id"]))
             )
