@@ -7,12 +7,15 @@ Imported only when the model-backed agent makes its first call: `openai` and
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 
 import openai
 
 from .agent_settings import TOKEN_SCOPE, ModelSettings
 
+# httpx2 logs every request at INFO; one line per model call drowns the server's log.
+logging.getLogger("httpx2").setLevel(logging.WARNING)
 _clients: dict[tuple[ModelSettings, asyncio.AbstractEventLoop], openai.AsyncOpenAI] = {}
 
 
