@@ -16,6 +16,7 @@ from .agent_settings import TOKEN_SCOPE, ModelSettings
 
 # httpx2 logs every request at INFO; one line per model call drowns the server's log.
 logging.getLogger("httpx2").setLevel(logging.WARNING)
+
 _clients: dict[tuple[ModelSettings, asyncio.AbstractEventLoop], openai.AsyncOpenAI] = {}
 
 

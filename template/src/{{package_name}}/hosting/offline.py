@@ -37,10 +37,9 @@ async def offline_agent(turn: Turn) -> AsyncIterator[Output]:
     if call is None:
         return
     yield call
-    functions = load_tools()
-    if call.name not in functions:
-        return  # declared by the caller: it runs the function and sends the output back
-    output = await functions[call.name].run(call, tool_timeout())
+    if call.name in _declared(turn):
+        return  # the caller runs its own function and sends the output back
+    output = await load_tools()[call.name].run(call, tool_timeout())
     yield FunctionCallOutput(call.call_id, output)
     yield f"\n{call.name} returned: {output}"
 
@@ -57,12 +56,16 @@ def _tool_names(turn: Turn) -> list[str]:
 def _requested_call(turn: Turn) -> FunctionCall | None:
     """The function call the user asked for with `call <name> {json}`, if it names a tool."""
     text = turn.user_text
-    declared = {tool.get("name") for tool in turn.tools if tool.get("type") == "function"}
     for match in _CALL.finditer(text):
         name = match[1]
-        if name in declared or name in load_tools():
+        if name in _declared(turn) or name in load_tools():
             return FunctionCall(name, json.dumps(_json_object_after(text, match.end())))
     return None
+
+
+def _declared(turn: Turn) -> set[str]:
+    """The functions the request itself declares: the caller runs those."""
+    return {tool.get("name", "") for tool in turn.tools if tool.get("type") == "function"}
 
 
 def _json_object_after(text: str, start: int) -> dict[str, Any]:
