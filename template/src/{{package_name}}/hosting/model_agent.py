@@ -35,9 +35,12 @@ async def model_agent(turn: Turn) -> AsyncIterator[Output]:
     client_side = {tool.get("name") for tool in turn.tools if tool.get("type") == "function"}
     history = model_input(turn.items)
     try:
-        for _ in range(settings.max_tool_rounds):
+        for round_number in range(settings.max_tool_rounds):
+            # A forced tool_choice ("required", a named function) holds for the first call
+            # only; forcing it again after the tools ran would loop until MAX_TOOL_ROUNDS.
+            tool_choice = turn.tool_choice if round_number == 0 else "auto"
             text, calls = "", []
-            async for output in _model_round(turn, settings, functions, history):
+            async for output in _model_round(turn, settings, functions, history, tool_choice):
                 if isinstance(output, FunctionCall):
                     calls.append(output)
                     continue
@@ -78,6 +81,7 @@ async def _model_round(
     settings: ModelSettings,
     functions: dict[str, FunctionTool],
     history: list[dict[str, Any]],
+    tool_choice: Any,
 ) -> AsyncIterator[Output]:
     """One streamed model call: text, reasoning and hosted tool items, then its function calls."""
     # Imported here, not at the top: the offline server never pays for openai and azure.
@@ -85,7 +89,7 @@ async def _model_round(
     from .model_errors import MODEL_FAILURES, failed_response, model_error
 
     tools = model_tools(turn, functions)
-    options: dict[str, Any] = {"tools": tools, "tool_choice": turn.tool_choice} if tools else {}
+    options: dict[str, Any] = {"tools": tools, "tool_choice": tool_choice} if tools else {}
     if turn.instructions:
         options["instructions"] = turn.instructions
     headers = {"x-agent-foundry-call-id": turn.foundry_call_id} if turn.foundry_call_id else {}
