@@ -8,15 +8,18 @@ from .function_tools import FunctionTool
 from .turn import FunctionCall, Turn, message_text
 
 MESSAGE_ROLES = ("user", "assistant", "system", "developer")
+MCP_APPROVAL_ITEMS = ("mcp_approval_request", "mcp_approval_response")
 
 
 def model_input(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The turn's history in the shape the model accepts from any source.
 
-    Messages and function calls are kept without their ids: the ids were made by this
-    server, and the model rejects ids it did not issue. A function call nobody answered
-    is dropped too (the model refuses a call without its output), and so are other items
-    (reasoning summaries, hosted tool traces): the answers they led to are in the messages.
+    Messages and function calls lose their ids: this server made them, and the model
+    rejects ids it did not issue. A function call nobody answered is left out (the model
+    refuses a call without its output). MCP approval requests and answers are kept as they
+    are: the model issued those ids and matches each answer to its request. Other items
+    (reasoning summaries, hosted tool traces) are left out; the answers they led to are in
+    the messages.
     """
     answered = {item.get("call_id") for item in items if item.get("type") == "function_call_output"}
     history: list[dict[str, Any]] = []
@@ -33,6 +36,8 @@ def model_input(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
             )
         elif kind == "function_call_output":
             history.append(output_item(item["call_id"], item.get("output", "")))
+        elif kind in MCP_APPROVAL_ITEMS:
+            history.append(item)
     return history
 
 
