@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable
+from contextlib import aclosing
 from typing import Any, TypeVar
 
 from .agent_settings import ModelSettings, model_configured, tool_timeout
@@ -40,13 +41,16 @@ async def model_agent(turn: Turn) -> AsyncIterator[Output]:
             # only; forcing it again after the tools ran would loop until MAX_TOOL_ROUNDS.
             tool_choice = turn.tool_choice if round_number == 0 else "auto"
             text, calls = "", []
-            async for output in _model_round(turn, settings, functions, history, tool_choice):
-                if isinstance(output, FunctionCall):
-                    calls.append(output)
-                    continue
-                if isinstance(output, str):
-                    text += output
-                yield output
+            # aclosing: if the server stops listening, the model's stream closes right away.
+            round_ = _model_round(turn, settings, functions, history, tool_choice)
+            async with aclosing(round_) as outputs:
+                async for output in outputs:
+                    if isinstance(output, FunctionCall):
+                        calls.append(output)
+                        continue
+                    if isinstance(output, str):
+                        text += output
+                    yield output
             if text:
                 history.append({"role": "assistant", "content": text})
             if not calls:
