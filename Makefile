@@ -14,8 +14,10 @@ $(BIN)/copier: requirements-dev.txt
 demo: $(BIN)/copier
 	$(BIN)/python scripts/demo.py
 
-## The whole test suite.
+## The whole test suite (after linting this repository's own code).
 test: $(BIN)/copier
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest tests
 
 clean:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import textwrap
 from pathlib import Path
 from types import ModuleType
 
@@ -25,7 +26,7 @@ import yaml
 
 sys.dont_write_bytecode = True  # leave no __pycache__ in the rendered project
 
-STUB = '''"""{name}: {description}
+STUB = '''"""The {name} function tool.
 
 A function tool the model may call. Yours: `copier update` never overwrites this file.
 The model sees the function's signature and docstring; keep them accurate.
@@ -38,7 +39,7 @@ def {name}(query: str) -> str:
     Args:
         query: What the model wants to know.
     """
-    raise NotImplementedError("{name} is not written yet: fill in src/{package}/tools/{name}.py")
+    raise NotImplementedError(f"{{__name__}} is not written yet: fill in its body")
 '''
 
 
@@ -67,11 +68,10 @@ def write_stubs(package: str, functions: list[dict]) -> None:
         path = folder / f"{tool['name']}.py"
         if path.exists():
             continue
-        description = (tool.get("description") or "").strip().replace('"""', "'''") or "(describe me)"
-        path.write_text(
-            STUB.format(name=tool["name"], description=description, package=package),
-            encoding="utf-8",
-        )
+        text = (tool.get("description") or "").strip() or "Describe me."
+        text = text.replace("\\", "\\\\").replace('"""', "'''")
+        description = "\n    ".join(textwrap.wrap(text, width=88))
+        path.write_text(STUB.format(name=tool["name"], description=description), encoding="utf-8")
 
 
 def main(argv: list[str]) -> int:

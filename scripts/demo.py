@@ -50,16 +50,25 @@ def main() -> None:
     BUILD.mkdir(exist_ok=True)
     step(f"rendering the template into {PROJECT.relative_to(ROOT)}")
     subprocess.run(
-        [BIN / "copier", "copy", "--trust", "--defaults", "--quiet",
-         "-d", "agent_name=demo-agent", "-d", "function_tools={get_time: The current UTC time}",
-         str(ROOT), str(PROJECT)],
+        [
+            BIN / "copier",
+            "copy",
+            "--trust",
+            "--defaults",
+            "--quiet",
+            "-d",
+            "agent_name=demo-agent",
+            "-d",
+            "function_tools={get_time: The current UTC time}",
+            str(ROOT),
+            str(PROJECT),
+        ],
         check=True,
     )
     step("installing it into its own virtual environment")
     subprocess.run([BIN / "uv", "venv", "--quiet", str(VENV)], check=True)
     subprocess.run(
-        [BIN / "uv", "pip", "install", "--quiet", "--python", str(VENV / "bin" / "python"),
-         "-e", str(PROJECT)],
+        [BIN / "uv", "pip", "install", "--quiet", "--python", str(VENV / "bin" / "python"), "-e", str(PROJECT)],
         check=True,
     )
     port = free_port()

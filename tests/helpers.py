@@ -13,13 +13,12 @@ import yaml
 
 TEMPLATE = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+DEFAULT_COPIER = BIN / "copier"
 
 
 def copier(*args: str, cwd: Path | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run the copier CLI of this environment; output is captured as text."""
-    result = subprocess.run(
-        [str(BIN / "copier"), *args], cwd=cwd, capture_output=True, text=True, check=False
-    )
+    """Run the copier CLI (DEFAULT_COPIER, this environment's unless a test swaps it)."""
+    result = subprocess.run([str(DEFAULT_COPIER), *args], cwd=cwd, capture_output=True, text=True, check=False)
     if check and result.returncode:
         raise AssertionError(f"copier {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result
@@ -33,12 +32,18 @@ def render(dst: Path, answers: Mapping[str, Any] | None = None, src: Path = TEMP
     return dst
 
 
-def run(args: Sequence[str], cwd: Path, env: Mapping[str, str] | None = None,
-        timeout: float = 600) -> subprocess.CompletedProcess[str]:
+def run(
+    args: Sequence[str], cwd: Path, env: Mapping[str, str] | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess[str]:
     """Run a command, failing the test with its output when it fails."""
     result = subprocess.run(
-        list(args), cwd=cwd, capture_output=True, text=True, timeout=timeout,
-        env={**os.environ, **(env or {})}, check=False,
+        list(args),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        check=False,
     )
     if result.returncode:
         raise AssertionError(f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
@@ -47,8 +52,9 @@ def run(args: Sequence[str], cwd: Path, env: Mapping[str, str] | None = None,
 
 def install(project: Path) -> None:
     """Install a rendered project (editable, with its dev extra) into this environment."""
-    run([str(BIN / "uv"), "pip", "install", "--quiet", "--python", sys.executable,
-         "-e", f"{project}[dev]"], cwd=project)
+    run(
+        [str(BIN / "uv"), "pip", "install", "--quiet", "--python", sys.executable, "-e", f"{project}[dev]"], cwd=project
+    )
 
 
 def check_project(project: Path) -> None:

@@ -1,8 +1,15 @@
 """Your agent. This file is yours: `copier update` never changes it.
 
 The server calls `agent(turn)` for every request and streams whatever it yields:
-strings are text, `FunctionCall` and `Reasoning` are structured output (see
-hosting/turn.py). Replace the body with your own logic; the smallest agent is
+strings are text, `FunctionCall`, `FunctionCallOutput` and `Reasoning` are structured
+output, a dict is a complete output item (see hosting/turn.py). Raise `AgentError`
+to fail the response with a message the caller sees.
+
+By default the agent answers with the Foundry model deployment named in agent.yaml,
+using the tools listed there and the functions in tools/. Without
+FOUNDRY_PROJECT_ENDPOINT (on your machine, in tests), or with OFFLINE_AGENT=1, the
+offline agent answers instead: it needs no network. Replace the body with your own
+logic; the smallest agent is
 
     async def agent(turn: Turn) -> AsyncIterator[Output]:
         yield f"Hello! You said: {turn.user_text}"
@@ -13,9 +20,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from .hosting import Output, Turn, offline_agent
+from .hosting.model_agent import model_agent, model_configured
 
 
 async def agent(turn: Turn) -> AsyncIterator[Output]:
-    """Answer one turn."""
-    async for output in offline_agent(turn):
+    """Answer one turn with the model when one is configured, else offline."""
+    answer = model_agent if model_configured() else offline_agent
+    async for output in answer(turn):
         yield output

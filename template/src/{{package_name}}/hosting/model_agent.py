@@ -1,0 +1,159 @@
+"""The model-backed agent: your Foundry model deployment, with its tools and yours.
+
+Each turn streams one Responses API call to the model deployment with the hosted
+tools from agent.yaml and the functions in tools/. When the model calls one of those
+functions, the agent runs it here, shows the call and its output, and asks the model
+again, up to MAX_TOOL_ROUNDS times. Functions the request itself declared are returned
+to the caller instead, which runs them and continues with `function_call_output`.
+Settings: see agent_settings.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import aclosing
+from typing import Any, TypeVar
+
+from .agent_settings import ModelSettings, model_configured, tool_timeout
+from .function_tools import FunctionTool, load_tools
+from .model_request import call_item, model_input, model_tools, output_item
+from .turn import AgentError, FunctionCall, FunctionCallOutput, Output, Reasoning, Turn
+
+__all__ = ["model_agent", "model_configured"]
+
+T = TypeVar("T")
+
+
+class _Cancelled(Exception):
+    """The caller cancelled the turn; stop quietly."""
+
+
+async def model_agent(turn: Turn) -> AsyncIterator[Output]:
+    """Answer the turn with the model, running tools/ functions in a bounded loop."""
+    settings = ModelSettings.from_env(turn.manifest)
+    functions = load_tools()
+    client_side = {tool.get("name") for tool in turn.tools if tool.get("type") == "function"}
+    history = model_input(turn.items)
+    try:
+        for round_number in range(settings.max_tool_rounds):
+            # A forced tool_choice ("required", a named function) holds for the first call
+            # only; forcing it again after the tools ran would loop until MAX_TOOL_ROUNDS.
+            tool_choice = turn.tool_choice if round_number == 0 else "auto"
+            text, calls = "", []
+            # aclosing: if the server stops listening, the model's stream closes right away.
+            round_ = _model_round(turn, settings, functions, history, tool_choice)
+            async with aclosing(round_) as outputs:
+                async for output in outputs:
+                    if isinstance(output, FunctionCall):
+                        calls.append(output)
+                        continue
+                    if isinstance(output, str):
+                        text += output
+                    yield output
+            if text:
+                history.append({"role": "assistant", "content": text})
+            if not calls:
+                return
+            for call in calls:
+                yield call
+                if call.name in client_side:
+                    continue
+                result = await _unless_cancelled(_run(call, functions), turn.cancelled)
+                yield FunctionCallOutput(call.call_id, result)
+                history += [call_item(call), output_item(call.call_id, result)]
+            if any(call.name in client_side for call in calls):
+                return  # the caller runs its own functions, then continues the conversation
+    except _Cancelled:
+        return
+    raise AgentError(
+        "tool_rounds_exhausted",
+        f"The model still called tools after {settings.max_tool_rounds} rounds; "
+        "raise MAX_TOOL_ROUNDS or make the tools' answers more conclusive",
+    )
+
+
+async def _run(call: FunctionCall, functions: dict[str, FunctionTool]) -> str:
+    tool = functions.get(call.name)
+    if tool is None:
+        return f"error: there is no tool named {call.name}; use one of: {', '.join(functions)}"
+    return await tool.run(call, tool_timeout())
+
+
+async def _model_round(
+    turn: Turn,
+    settings: ModelSettings,
+    functions: dict[str, FunctionTool],
+    history: list[dict[str, Any]],
+    tool_choice: Any,
+) -> AsyncIterator[Output]:
+    """One streamed model call: text, reasoning and hosted tool items, then its function calls."""
+    # Imported here, not at the top: the offline server never pays for openai and azure.
+    from .model_client import client_for
+    from .model_errors import MODEL_FAILURES, failed_response, model_error
+
+    tools = model_tools(turn, functions)
+    options: dict[str, Any] = {"tools": tools, "tool_choice": tool_choice} if tools else {}
+    if turn.instructions:
+        options["instructions"] = turn.instructions
+    headers = {"x-agent-foundry-call-id": turn.foundry_call_id} if turn.foundry_call_id else {}
+    client = client_for(settings)
+    stream = None
+    try:
+        stream = await _unless_cancelled(
+            client.responses.create(
+                model=settings.deployment,
+                input=history,
+                stream=True,
+                store=False,  # this server keeps the history; the model service need not
+                extra_headers=headers,
+                **options,
+            ),
+            turn.cancelled,
+        )
+        events = stream.__aiter__()
+        while True:
+            event = await _unless_cancelled(anext(events, None), turn.cancelled)
+            if event is None:
+                return
+            if event.type in ("response.output_text.delta", "response.refusal.delta"):
+                yield event.delta
+            elif event.type == "response.output_item.done":
+                output = _finished_item(event.item)
+                if output is not None:
+                    yield output
+            elif event.type in ("response.failed", "response.incomplete"):
+                raise failed_response(event.response, settings)
+    except MODEL_FAILURES as error:
+        raise model_error(error, settings) from None
+    finally:
+        if stream is not None:
+            await stream.close()
+
+
+def _finished_item(item: Any) -> Output | None:
+    """What a finished model output item becomes (messages were streamed as text already)."""
+    if item.type == "function_call":
+        return FunctionCall(item.name, item.arguments, item.call_id)
+    if item.type == "reasoning":
+        summary = " ".join(part.text for part in item.summary or [])
+        return Reasoning(summary) if summary else None
+    if item.type == "message":
+        return None
+    return item.to_dict()  # a hosted tool's trace (code interpreter, file search, MCP)
+
+
+async def _unless_cancelled(work: Awaitable[T], cancelled: asyncio.Event) -> T:
+    """Await `work`, but stop it and raise _Cancelled as soon as `cancelled` is set."""
+    task = asyncio.ensure_future(work)
+    stop = asyncio.ensure_future(cancelled.wait())
+    try:
+        done, _ = await asyncio.wait((task, stop), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stop.cancel()
+        if not task.done():
+            task.cancel()
+    if task not in done:
+        await asyncio.wait((task,))  # let the cancelled work unwind before the caller goes on
+        raise _Cancelled
+    return task.result()
