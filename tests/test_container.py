@@ -89,10 +89,7 @@ def registry_get(url: str, accept: str = "*/*") -> tuple[bytes, dict[str, str]]:
         return response.read(), dict(response.headers)
 
 
-MANIFEST_TYPES = (
-    "application/vnd.oci.image.manifest.v1+json, "
-    "application/vnd.docker.distribution.manifest.v2+json"
-)
+MANIFEST_TYPES = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json"
 
 
 @container
@@ -102,14 +99,10 @@ def test_build_script_pushes_to_the_registry_and_records_the_digest(
     tag = pushed["tag"]
     assert pushed["image"] == f"{registry}/{REPOSITORY}:{tag}"
     assert (pushed["registry"], pushed["repository"]) == (registry, REPOSITORY)
-    body, headers = registry_get(
-        f"http://{registry}/v2/{REPOSITORY}/manifests/{tag}", MANIFEST_TYPES
-    )
+    body, headers = registry_get(f"http://{registry}/v2/{REPOSITORY}/manifests/{tag}", MANIFEST_TYPES)
     assert pushed["digest"] == headers["Docker-Content-Digest"]
     manifest = json.loads(body)
-    config, _ = registry_get(
-        f"http://{registry}/v2/{REPOSITORY}/blobs/{manifest['config']['digest']}"
-    )
+    config, _ = registry_get(f"http://{registry}/v2/{REPOSITORY}/blobs/{manifest['config']['digest']}")
     assert (json.loads(config)["os"], json.loads(config)["architecture"]) == ("linux", "amd64")
     compressed = sum(layer["size"] for layer in manifest["layers"]) / 1e6
     size = tools.buildah("images", "--format", "{{.Size}}", image).stdout.strip()
@@ -198,9 +191,7 @@ def test_cloud_build_dry_run_prints_an_amd64_acr_build(tmp_path: Path) -> None:
     assert "would record boxregistry.azurecr.io/box-agent:" in result.stdout
 
     endpoint = "https://acct.services.ai.azure.com/api/projects/box"
-    result = run(
-        ["bash", "scripts/setup-acr.sh", "--dry-run", "--project-endpoint", endpoint], cwd=project
-    )
+    result = run(["bash", "scripts/setup-acr.sh", "--dry-run", "--project-endpoint", endpoint], cwd=project)
     for change in (
         "+ az acr create --name boxregistry",
         "+ az acr config authentication-as-arm update --registry boxregistry --status enabled",

@@ -44,21 +44,14 @@ def not_ready() -> str | None:
     missing = [tool for tool in TOOLS if not shutil.which(tool)]
     if missing:
         return f"{', '.join(missing)} not installed: run `{SETUP}` first"
-    if (
-        not (CACHE / "storage.conf").exists()
-        or buildah("images", "-q", BASE_IMAGE, check=False).returncode
-    ):
+    if not (CACHE / "storage.conf").exists() or buildah("images", "-q", BASE_IMAGE, check=False).returncode:
         return f"base image {BASE_IMAGE} is missing: run `{SETUP}` first"
     return None
 
 
-def buildah(
-    *args: str, check: bool = True, timeout: float = 900
-) -> subprocess.CompletedProcess[str]:
+def buildah(*args: str, check: bool = True, timeout: float = 900) -> subprocess.CompletedProcess[str]:
     """Run buildah on the test storage; failing, raise with its output."""
-    result = subprocess.run(
-        ["buildah", *args], capture_output=True, text=True, env=ENV, timeout=timeout, check=False
-    )
+    result = subprocess.run(["buildah", *args], capture_output=True, text=True, env=ENV, timeout=timeout, check=False)
     if check and result.returncode:
         raise AssertionError(f"buildah {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result
