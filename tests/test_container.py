@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 import urllib.request
 import uuid
@@ -109,6 +110,14 @@ def test_build_script_pushes_to_the_registry_and_records_the_digest(
     with capsys.disabled():
         print(f"\n  build and push: {build_seconds[0]:.0f} s")
         print(f"  image size: {size} unpacked, {compressed:.0f} MB pushed (compressed layers)")
+
+
+@container
+def test_deploy_dry_run_deploys_the_pushed_image(pushed: dict[str, Any], project: Path) -> None:
+    install(project)  # deploy.py's SDK
+    result = run([sys.executable, "deploy.py", "deploy", "--dry-run"], cwd=project)
+    request = json.loads(result.stdout)
+    assert request["definition"]["container_configuration"]["image"] == pushed["image"]
 
 
 @container
