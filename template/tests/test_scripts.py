@@ -282,3 +282,34 @@ def test_powershell_twin_dry_run_prints_the_same_cloud_build(project: Path) -> N
     assert "+ az acr build --registry myacr --image shop/my-agent:t1" in result.stdout
     assert "--platform linux/amd64" in result.stdout
     assert "would record myacr.azurecr.io/shop/my-agent:t1" in result.stdout
+
+
+@pytest.mark.skipif(not shutil.which("pwsh"), reason="needs PowerShell 7 (pwsh)")
+def test_powershell_twin_of_setup_dry_run_prints_each_change(project: Path) -> None:
+    result = subprocess.run(
+        [
+            shutil.which("pwsh") or "pwsh",
+            "-NoProfile",
+            "-File",
+            str(project / "scripts" / "setup-acr.ps1"),
+            "-DryRun",
+            "-ProjectEndpoint",
+            ENDPOINT,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "+ az acr create --name myacr" in result.stdout
+    assert "+ az acr config authentication-as-arm update --registry myacr --status enabled" in (
+        result.stdout
+    )
+    assert "+ az role assignment create" in result.stdout
+
+
+def test_help_lists_the_options(project: Path) -> None:
+    for name, option in (("build-and-push.sh", "--local"), ("setup-acr.sh", "--resource-group")):
+        result, calls = script(project, name, "--help")
+        assert result.returncode == 0 and option in result.stdout and calls == [], result.stderr
