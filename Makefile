@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test clean
+.PHONY: demo test container-tools clean
 
 $(BIN)/copier: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -15,10 +15,14 @@ demo: $(BIN)/copier
 	$(BIN)/python scripts/demo.py
 
 ## The whole test suite (after linting this repository's own code).
-test: $(BIN)/copier
+test: $(BIN)/copier container-tools
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest tests
+
+## buildah, podman, debootstrap, docker-registry and a local base image (cached in build/).
+container-tools:
+	bash tests/container/setup.sh
 
 clean:
 	rm -rf $(VENV) build

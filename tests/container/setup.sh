@@ -24,6 +24,10 @@ for package in "${packages[@]}"; do
         || missing+=("$package")
 done
 if ((${#missing[@]})); then
+    if ! command -v apt-get >/dev/null; then
+        echo "note: ${missing[*]} cannot be installed here (no apt-get); the container tests are skipped"
+        exit 0
+    fi
     if [[ $(id -u) != 0 ]]; then
         echo "error: installing ${missing[*]} needs root: run 'sudo bash $0'" >&2
         exit 1
