@@ -12,7 +12,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -23,7 +22,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .errors import INTERNAL, ProtocolError, error_body, not_found
-from .items import new_id
+from .items import new_id, random_hex
 from .manifest import Manifest
 from .requests import CreateRequest, parse_create
 from .responses import is_finished, new_response
@@ -98,7 +97,7 @@ class ResponsesServer:
                 type="server_error",
             )
         parsed = parse_create(await _read_body(request, self.settings.max_body_bytes))
-        headers = request.headers
+        headers = _headers(request)
         previous = None
         if parsed.previous_response_id:
             previous = self.store.get(parsed.previous_response_id)
@@ -154,7 +153,7 @@ class ResponsesServer:
             self.runs.finish(run)
         if run.crashed:
             return _error(request, 500, error_body(INTERNAL, "server_error", code="server_error"))
-        return _json(request, run.response, extra=extra)
+        return _json(request, run.response, extra=extra, encoded=run.encoded)
 
     def _stream(self, request: Request, run: Run, extra: list[tuple[bytes, bytes]]) -> EventStream:
         if run.record is not None:
@@ -303,7 +302,7 @@ class ResponsesServer:
         if parsed.conversation_id:
             key = f"{self.manifest.name}:{parsed.conversation_id}".encode()
             return hashlib.sha256(key).hexdigest()[:63]
-        return os.urandom(32).hex()[:63]
+        return random_hex(63)
 
 
 def _offered_tools(tools: list[dict[str, Any]], choice: Any) -> list[dict[str, Any]]:
@@ -327,17 +326,23 @@ async def _read_body(request: Request, limit: int) -> bytes:
     too_large = ProtocolError(
         413, f"The request body is over {limit} bytes.", code="request_too_large"
     )
-    length = request.headers.get("content-length")
+    length = _headers(request).get("content-length")
     if length and length.isdigit() and int(length) > limit:
         raise too_large
     chunks = []
     size = 0
-    async for chunk in request.stream():
+    receive = request.receive
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ProtocolError(400, "The client closed the connection during the request.")
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise too_large
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
 
 
 def _integer(raw: str, name: str, minimum: int, maximum: int | None = None) -> int:
@@ -358,11 +363,33 @@ def _index(ids: list[Any], item_id: str, name: str) -> int:
         raise ProtocolError(400, f"No input item with id '{item_id}'.", name) from None
 
 
+_WANTED = frozenset(
+    {
+        b"content-length",
+        b"x-request-id",
+        b"x-agent-response-id",
+        b"x-agent-user-id",
+        b"x-agent-foundry-call-id",
+    }
+)
+
+
+def _headers(request: Request) -> dict[str, str]:
+    """The request headers the protocol reads, found in one pass over the raw list."""
+    found = request.scope.get("protocol.headers")
+    if found is None:
+        raw = request.scope["headers"]
+        found = {key.decode(): value.decode("latin-1") for key, value in raw if key in _WANTED}
+        request.scope["protocol.headers"] = found
+    return found
+
+
 def _request_id(request: Request) -> str:
-    request_id = request.scope.get("request_id")
-    if request_id is None:
-        request_id = request.headers.get("x-request-id") or os.urandom(16).hex()
-        request.scope["request_id"] = request_id
+    """The caller's `x-request-id`, or a new one; the same for the whole request."""
+    headers = _headers(request)
+    request_id = headers.get("x-request-id")
+    if not request_id:
+        request_id = headers["x-request-id"] = random_hex(32)
     return request_id
 
 
@@ -375,8 +402,9 @@ def _json(
     body: Any,
     status: int = 200,
     extra: list[tuple[bytes, bytes]] | None = None,
+    encoded: str | None = None,
 ) -> Response:
-    response = Response(_encode(body).encode(), status, media_type=JSON)
+    response = Response((encoded or _encode(body)).encode(), status, media_type=JSON)
     response.raw_headers.append(_request_id_header(request))
     if extra:
         response.raw_headers += extra

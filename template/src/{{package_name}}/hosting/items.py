@@ -28,10 +28,34 @@ ID_PREFIX = {
 }
 
 
+class _Entropy:
+    """Random hex from the OS, fetched in blocks: one system call serves many ids."""
+
+    def __init__(self) -> None:
+        self._hex = ""
+        self._at = 0
+
+    def take(self, length: int) -> str:
+        start = self._at
+        if start + length > len(self._hex):
+            self._hex = os.urandom(4096).hex()
+            start = 0
+        self._at = start + length
+        return self._hex[start : start + length]
+
+
+_entropy = _Entropy()
+
+
 def new_id(prefix: str) -> str:
     """A unique id in Foundry's shape: prefix, 16 hex, "00", 32 hex."""
-    entropy = os.urandom(24).hex()
+    entropy = _entropy.take(48)
     return f"{prefix}_{entropy[:16]}00{entropy[16:]}"
+
+
+def random_hex(length: int) -> str:
+    """Random hex digits (request and session ids)."""
+    return _entropy.take(length)
 
 
 def input_item(item: Any, where: str) -> dict[str, Any]:

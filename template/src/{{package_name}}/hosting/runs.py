@@ -49,6 +49,8 @@ class Run:
         self.store = store
         self.events = ResponseEvents(response, stream)
         self.request_id = request_id
+        self.encoded: str | None = None
+        """The final Response as JSON, when the store already encoded it."""
         self.crashed = False
         """True when the agent failed before anything was sent: no Response exists."""
         self.stop_reason: str | None = None
@@ -56,7 +58,7 @@ class Run:
         self.frames: list[bytes] = []
         """Every frame so far, for replays of background streams."""
         self.finished_at: float | None = None
-        self._changed = asyncio.Event()
+        self._changed: asyncio.Event | None = None
 
     @property
     def background(self) -> bool:
@@ -106,7 +108,7 @@ class Run:
         if not events.started:
             events.start()
         if self.record is not None:
-            await self.store.save(self.record)
+            self.encoded = await self.store.save(self.record)
         events.terminal()
         yield events.take()
 
@@ -141,13 +143,16 @@ class Run:
 
     def _publish(self, frames: list[bytes]) -> None:
         self.frames += frames
-        changed, self._changed = self._changed, asyncio.Event()
-        changed.set()
+        changed, self._changed = self._changed, None
+        if changed is not None:
+            changed.set()
 
     async def follow(self, after: int) -> AsyncIterator[bytes]:
         """The frames after sequence number `after`, then new ones until the run ends."""
         sent = max(after + 1, 0)
         while True:
+            if self._changed is None:
+                self._changed = asyncio.Event()
             changed = self._changed
             if sent < len(self.frames):
                 yield b"".join(self.frames[sent:])

@@ -1,10 +1,11 @@
 """Where responses are kept: SQLite under the state directory, or memory for tests.
 
-SQLite writes happen on one writer thread that commits whatever has queued up in a
-single transaction (group commit), so requests never wait on each other's locks. A
-durable save resolves only after its commit: the server acknowledges a stored response
-only once it would survive `kill -9`. WAL mode without fsync per commit is enough for
-that; a process crash never loses what the OS was handed.
+Saves are committed in groups: every save queued while the event loop is busy goes
+into one transaction, committed as soon as the loop is free, so requests never queue
+on each other's locks and a commit costs little per response. `save` returns only after
+the commit: the server acknowledges a stored response only once it would survive
+`kill -9`. WAL mode without an fsync per commit is enough for that, since a crashed
+process never loses what it handed to the OS.
 """
 
 from __future__ import annotations
@@ -13,10 +14,8 @@ import asyncio
 import json
 import logging
 import os
-import queue
 import sqlite3
 import tempfile
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,8 +62,10 @@ class MemoryStore:
             if (record.response.get("conversation") or {}).get("id") == conversation_id
         ]
 
-    async def save(self, record: Record) -> None:
+    async def save(self, record: Record) -> str | None:
+        """Keep the record (returns None: nothing was encoded)."""
         self._records[record.id] = record
+        return None
 
     def save_soon(self, record: Record) -> None:
         self._records[record.id] = record
@@ -77,14 +78,16 @@ class MemoryStore:
 
 
 class SqliteStore:
-    """Responses in one SQLite file, written by a group-committing thread."""
+    """Responses in one SQLite file, with saves committed in groups."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._jobs: queue.SimpleQueue[tuple[str, tuple[Any, ...], asyncio.Future[None] | None]]
-        self._jobs = queue.SimpleQueue()
-        self._reader = _connect(path)
-        self._reader.executescript(
+        # One connection, used only on the event loop: locking it exclusively spares a
+        # file lock per transaction (the file cannot be opened by others meanwhile).
+        self._db = sqlite3.connect(path, isolation_level=None)
+        self._db.executescript(
+            "PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = WAL;"
+            "PRAGMA synchronous = NORMAL;"
             "CREATE TABLE IF NOT EXISTS responses (id TEXT PRIMARY KEY, conversation_id TEXT,"
             " status TEXT NOT NULL, session_id TEXT NOT NULL, response TEXT NOT NULL,"
             " input TEXT NOT NULL);"
@@ -92,34 +95,45 @@ class SqliteStore:
             " WHERE conversation_id IS NOT NULL;"
         )
         self._recover()
-        self._thread = threading.Thread(target=self._write, name="response-store", daemon=True)
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pending: list[tuple[str, tuple[Any, ...], asyncio.Future[None] | None]] = []
 
     async def start(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._thread.start()
+        """Ready the store (the file is open already)."""
 
     def get(self, response_id: str) -> Record | None:
-        row = self._reader.execute(
+        row = self._db.execute(
             "SELECT response, input, session_id FROM responses WHERE id = ?", (response_id,)
         ).fetchone()
         return Record(json.loads(row[0]), json.loads(row[1]), row[2]) if row else None
 
     def conversation(self, conversation_id: str) -> list[Record]:
-        rows = self._reader.execute(
+        rows = self._db.execute(
             "SELECT response, input, session_id FROM responses WHERE conversation_id = ?"
             " ORDER BY rowid",
             (conversation_id,),
         )
         return [Record(json.loads(row[0]), json.loads(row[1]), row[2]) for row in rows]
 
-    async def save(self, record: Record) -> None:
-        """Save the record; return once it is committed."""
-        await self._run(_UPSERT, self._params(record))
+    async def save(self, record: Record) -> str:
+        """Save the record; return once it is committed, with the Response as JSON."""
+        params = self._params(record)
+        await self._write(_UPSERT, params)
+        return params[4]
 
     def save_soon(self, record: Record) -> None:
         """Queue the record for the next commit, without waiting for it."""
-        self._jobs.put((_UPSERT, self._params(record), None))
+        self._queue(_UPSERT, self._params(record), None)
+
+    async def delete(self, response_id: str) -> bool:
+        if self.get(response_id) is None:
+            return False
+        await self._write("DELETE FROM responses WHERE id = ?", (response_id,))
+        return True
+
+    async def close(self) -> None:
+        """Commit everything queued, then close the file."""
+        self._commit()
+        self._db.close()
 
     def _params(self, record: Record) -> tuple[Any, ...]:
         response = record.response
@@ -133,65 +147,55 @@ class SqliteStore:
             _encode(record.input),
         )
 
-    async def delete(self, response_id: str) -> bool:
-        if self.get(response_id) is None:
-            return False
-        await self._run("DELETE FROM responses WHERE id = ?", (response_id,))
-        return True
-
-    async def close(self) -> None:
-        """Commit everything queued, then stop the writer."""
-        if self._thread.is_alive():
-            await self._run("", ())
-            self._jobs.put(("", (), None))
-            await asyncio.to_thread(self._thread.join)
-        self._reader.close()
-
-    async def _run(self, sql: str, params: tuple[Any, ...]) -> None:
-        assert self._loop is not None, "start() the store first"
-        done: asyncio.Future[None] = self._loop.create_future()
-        self._jobs.put((sql, params, done))
+    async def _write(self, sql: str, params: tuple[Any, ...]) -> None:
+        done = asyncio.get_running_loop().create_future()
+        self._queue(sql, params, done)
         await done
 
-    def _write(self) -> None:
-        db = _connect(self.path)
-        while True:
-            batch = [self._jobs.get()]
-            while True:
-                try:
-                    batch.append(self._jobs.get_nowait())
-                except queue.Empty:
-                    break
-            error: Exception | None = None
-            try:
-                with db:
-                    for sql, params, _ in batch:
-                        if sql:
-                            db.execute(sql, params)
-            except sqlite3.Error as failure:
-                log.error("could not write responses to %s: %s", self.path, failure)
-                error = failure
-            waiting = [done for _, _, done in batch if done is not None]
-            if waiting:
-                assert self._loop is not None
-                self._loop.call_soon_threadsafe(_settle, waiting, error)
-            if any(sql == "" and done is None for sql, _, done in batch):
-                db.close()
-                return
+    def _queue(self, sql: str, params: tuple[Any, ...], done: asyncio.Future[None] | None) -> None:
+        # The first write of a group schedules the commit; writes made before the event
+        # loop gets to it (other requests' included) join the same transaction.
+        if not self._pending:
+            asyncio.get_running_loop().call_soon(self._commit)
+        self._pending.append((sql, params, done))
+
+    def _commit(self) -> None:
+        batch, self._pending = self._pending, []
+        if not batch:
+            return
+        error: Exception | None = None
+        try:
+            self._db.execute("BEGIN")
+            for sql, params, _ in batch:
+                self._db.execute(sql, params)
+            self._db.execute("COMMIT")
+        except sqlite3.Error as failure:
+            log.error("could not write responses to %s: %s", self.path, failure)
+            error = failure
+            if self._db.in_transaction:
+                self._db.rollback()
+        for _, _, done in batch:
+            if done is None or done.done():
+                continue
+            if error is None:
+                done.set_result(None)
+            else:
+                done.set_exception(error)
 
     def _recover(self) -> None:
         """Responses in flight when the last process died end as failed, not in progress."""
-        rows = self._reader.execute(
+        rows = self._db.execute(
             "SELECT id, response FROM responses WHERE status IN ('queued', 'in_progress')"
         ).fetchall()
-        with self._reader:
-            for response_id, text in rows:
-                response = json.loads(text)
-                response.update(status="failed", error=INTERRUPTED)
-                self._reader.execute(
-                    "UPDATE responses SET status = 'failed', response = ? WHERE id = ?",
-                    (_encode(response), response_id),
-                )
+        self._db.execute("BEGIN")
+        for response_id, text in rows:
+            response = json.loads(text)
+            response.update(status="failed", error=INTERRUPTED)
+            self._db.execute(
+                "UPDATE responses SET status = 'failed', response = ? WHERE id = ?",
+                (_encode(response), response_id),
+            )
+        self._db.execute("COMMIT")
         if rows:
             log.warning("marked %d interrupted response(s) as failed", len(rows))
 
@@ -201,24 +205,6 @@ _UPSERT = (
     " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET status = excluded.status,"
     " response = excluded.response"
 )
-
-
-def _settle(waiting: list[asyncio.Future[None]], error: Exception | None) -> None:
-    for done in waiting:
-        if done.done():
-            continue
-        if error is None:
-            done.set_result(None)
-        else:
-            done.set_exception(error)
-
-
-def _connect(path: Path) -> sqlite3.Connection:
-    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-    db.execute("PRAGMA journal_mode = WAL")
-    db.execute("PRAGMA synchronous = NORMAL")
-    db.execute("PRAGMA busy_timeout = 5000")
-    return db
 
 
 Store = MemoryStore | SqliteStore
