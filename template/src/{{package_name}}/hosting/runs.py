@@ -77,8 +77,9 @@ class Run:
         """Run the agent; yield the frames of each step as soon as they are made."""
         events = self.events
         response = self.response
+        outputs = self.agent(self.turn)
         try:
-            async for output in self.agent(self.turn):
+            async for output in outputs:
                 events.add(output)
                 frames = events.take()
                 if frames:
@@ -103,6 +104,12 @@ class Run:
                     yield [_error_frame()]
                 return
             responses.fail(response, "server_error", INTERNAL)
+        finally:
+            # A stream dropped while sending leaves the agent paused at a yield: close it,
+            # so its `finally` blocks run now rather than whenever it is collected.
+            aclose = getattr(outputs, "aclose", None)
+            if aclose is not None:
+                await aclose()
         if response["status"] == "in_progress":
             responses.complete(response)
         if not events.started:
