@@ -13,6 +13,7 @@ from .app import create_app
 from .manifest import ManifestError, load
 from .settings import Settings, SettingsError
 from .shutdown import DrainingServer
+from .store import StoreError
 from .turn import Agent
 
 PACKAGE = __package__.rpartition(".")[0]
@@ -32,10 +33,10 @@ def main(argv: list[str] | None = None) -> None:
         settings = Settings.from_env()
         manifest = load()
         agent = load_agent(args.agent)
-    except (SettingsError, ManifestError, ImportError, AttributeError) as error:
+        app = create_app(agent, settings, manifest)
+    except (SettingsError, ManifestError, StoreError, ImportError, AttributeError) as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
-    app = create_app(agent, settings, manifest)
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning")
     server = DrainingServer(config, drain=app.state.server.drain)
     server.run()

@@ -187,7 +187,7 @@ class SqliteStore:
         rows = self._db.execute(
             "SELECT id, response FROM responses WHERE status IN ('queued', 'in_progress')"
         ).fetchall()
-        self._db.execute("BEGIN")
+        self._db.execute("BEGIN IMMEDIATE")  # takes the exclusive lock now, at startup
         for response_id, text in rows:
             response = json.loads(text)
             response.update(status="failed", error=INTERRUPTED)
@@ -210,18 +210,31 @@ _UPSERT = (
 Store = MemoryStore | SqliteStore
 
 
+class StoreError(RuntimeError):
+    """The response store cannot be opened; the message says why and what to do."""
+
+
 def open_store(kind: str, state_dir: Path | None) -> Store:
     """The configured store; SQLite falls back to a temporary directory it can write."""
     if kind == "memory":
         return MemoryStore()
-    folder = _writable(Path(state_dir or Path.home()) / ".agent-responses")
+    wanted = Path(state_dir or Path.home()) / ".agent-responses"
+    folder = _writable(wanted)
     if folder is None:
-        folder = Path(tempfile.gettempdir()) / "agent-responses"
-        folder.mkdir(parents=True, exist_ok=True)
-        log.warning(
-            "state directory %s is not writable; storing responses in %s", state_dir, folder
-        )
-    return SqliteStore(folder / "responses.sqlite3")
+        folder = _writable(Path(tempfile.gettempdir()) / "agent-responses")
+        if folder is None:
+            raise StoreError(f"{wanted} is not writable; set STATE_DIR to a writable directory")
+        log.warning("%s is not writable; storing responses in %s instead", wanted, folder)
+    path = folder / "responses.sqlite3"
+    try:
+        return SqliteStore(path)
+    except sqlite3.OperationalError as error:
+        raise StoreError(
+            f"cannot open {path} ({error}); another server may be using it:"
+            " stop it, or set STATE_DIR to another directory"
+        ) from None
+    except sqlite3.DatabaseError as error:
+        raise StoreError(f"{path} is not a usable database ({error}); move it away") from None
 
 
 def _writable(folder: Path) -> Path | None:
