@@ -22,7 +22,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from .errors import INTERNAL, ProtocolError, error_body, not_found
-from .items import new_id, random_hex
+from .items import new_response_id, random_hex
 from .manifest import Manifest
 from .requests import CreateRequest, parse_create
 from .responses import is_finished, new_response
@@ -110,7 +110,7 @@ class ResponsesServer:
                 )
         if parsed.tool_choice != "auto" and parsed.tool_choice != "none" and not parsed.tools:
             raise ProtocolError(400, "'tool_choice' needs 'tools' to choose from.", "tool_choice")
-        response_id = headers.get("x-agent-response-id") or new_id("caresp")
+        response_id = headers.get("x-agent-response-id") or new_response_id()
         session_id = self._session_id(parsed, previous)
         response = new_response(parsed, response_id, self.manifest.model_deployment)
         items = parsed.items
@@ -162,10 +162,12 @@ class ResponsesServer:
         async def chunks() -> AsyncIterator[bytes]:
             run.task = asyncio.current_task()
             self.runs.add(run)
+            steps = run.steps()
             try:
-                async for frames in run.steps():
+                async for frames in steps:
                     yield b"".join(frames)
             finally:
+                await steps.aclose()
                 run.abandon()
                 self.runs.finish(run)
 

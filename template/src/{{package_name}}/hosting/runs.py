@@ -19,6 +19,7 @@ from . import responses
 from .errors import INTERNAL
 from .events import ResponseEvents
 from .sse import frame
+from .stepping import WAIT, AgentSteps
 from .store import INTERRUPTED, Record, Store
 from .turn import Agent, AgentError, Turn
 
@@ -74,16 +75,22 @@ class Run:
             self.task.cancel()
 
     async def steps(self) -> AsyncIterator[list[bytes]]:
-        """Run the agent; yield the frames of each step as soon as they are made."""
+        """Run the agent; yield the frames made so far whenever the agent has to wait."""
         events = self.events
         response = self.response
-        outputs = self.agent(self.turn)
+        agent = AgentSteps(self.agent(self.turn))
         try:
-            async for output in outputs:
+            while True:
+                try:
+                    output = agent.next_now()
+                    if output is WAIT:
+                        frames = events.take()
+                        if frames:
+                            yield frames
+                        output = await agent.next_later()
+                except StopAsyncIteration:
+                    break
                 events.add(output)
-                frames = events.take()
-                if frames:
-                    yield frames
             events.close_message()
             self._check_tool_choice()
         except AgentError as error:
@@ -105,11 +112,9 @@ class Run:
                 return
             responses.fail(response, "server_error", INTERNAL)
         finally:
-            # A stream dropped while sending leaves the agent paused at a yield: close it,
-            # so its `finally` blocks run now rather than whenever it is collected.
-            aclose = getattr(outputs, "aclose", None)
-            if aclose is not None:
-                await aclose()
+            # A stream dropped while sending leaves the agent paused: close it, so its
+            # `finally` blocks run now rather than whenever it is collected.
+            await agent.aclose()
         if response["status"] == "in_progress":
             responses.complete(response)
         if not events.started:
