@@ -142,18 +142,22 @@ class Run:
         """End a run whose stream was dropped before its terminal event."""
         if responses.is_finished(self.response):
             return
-        responses.cancel(self.response)
+        if self.crashed:
+            responses.fail(self.response, "server_error", INTERNAL)
+        else:
+            responses.cancel(self.response)
         if self.record is not None:
             self.store.save_soon(self.record)
 
     async def run_in_background(self) -> None:
         """Drive the run to its end, keeping every frame for streams and replays."""
         self.events.in_progress()
-        self._publish(self.events.take())
+        self.publish(self.events.take())
         async for frames in self.steps():
-            self._publish(frames)
+            self.publish(frames)
 
-    def _publish(self, frames: list[bytes]) -> None:
+    def publish(self, frames: list[bytes]) -> None:
+        """Add frames for followers of a background stream, and wake them."""
         self.frames += frames
         changed, self._changed = self._changed, None
         if changed is not None:
@@ -196,7 +200,7 @@ class Runs:
             self.replays[run.response["id"]] = run
         if not self.active:
             self._idle.set()
-        run._publish([])
+        run.publish([])
 
     def find(self, response_id: str) -> Run | None:
         return self.active.get(response_id) or self.replays.get(response_id)

@@ -37,7 +37,15 @@ def main(argv: list[str] | None = None) -> None:
     except (SettingsError, ManifestError, StoreError, ImportError, AttributeError) as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning")
+    # The drain (shutdown.py) ends every response first; the uvicorn timeout is only a
+    # backstop for connections that are still open after it.
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        timeout_graceful_shutdown=5,
+    )
     server = DrainingServer(config, drain=app.state.server.drain)
     server.run()
 

@@ -1,4 +1,15 @@
-"""Server settings, read from the environment in one place."""
+"""Server settings, read from the environment in one place.
+
+    HOST, PORT                  where to listen (0.0.0.0:8088; the platform may set PORT)
+    STATE_DIR                   where responses are stored (default $HOME, which Foundry
+                                keeps per session); a temp dir is used if it is unwritable
+    RESPONSE_STORE              "sqlite" (default) or "memory" (nothing survives a restart)
+    MAX_REQUEST_BYTES           largest accepted request body (16 MiB); larger gets 413
+    SHUTDOWN_GRACE_SECONDS      after SIGTERM, how long responses may still run (25)
+    SSE_KEEPALIVE_INTERVAL      seconds of silence before a keep-alive comment (0: never)
+
+FOUNDRY_* variables are set by the platform and only read here.
+"""
 
 from __future__ import annotations
 
