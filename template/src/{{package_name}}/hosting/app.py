@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from .errors import INTERNAL, ProtocolError, error_body, not_found
 from .items import new_response_id, random_hex
@@ -37,12 +38,13 @@ _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 JSON = "application/json"
 
 
-def create_app(agent: Agent, settings: Settings, manifest: Manifest) -> Starlette:
-    """Build the app serving `agent`; `app.state.runs` is what a shutdown drains."""
+def create_app(agent: Agent, settings: Settings, manifest: Manifest) -> ResponsesApp:
+    """Build the ASGI app serving `agent`."""
     server = ResponsesServer(agent, settings, manifest)
-    app = Starlette(
+    routes = Starlette(
         routes=[
             Route("/readiness", server.readiness, methods=["GET"]),
+            # Served by ResponsesApp directly; listed so other methods get a 405.
             Route("/responses", server.create, methods=["POST"]),
             Route("/responses/{id}", server.retrieve, methods=["GET"]),
             Route("/responses/{id}", server.delete, methods=["DELETE"]),
@@ -56,8 +58,33 @@ def create_app(agent: Agent, settings: Settings, manifest: Manifest) -> Starlett
         },
         lifespan=server.lifespan,
     )
-    app.state.server = server
-    return app
+    return ResponsesApp(server, routes)
+
+
+class ResponsesApp:
+    """The ASGI app: Starlette routes every request except `POST /responses`.
+
+    Creating responses is the hot path, and its streams send many messages: it goes
+    straight to its handler instead of through Starlette's router and middleware, which
+    would wrap every one of those messages.
+    """
+
+    def __init__(self, server: ResponsesServer, routes: Starlette) -> None:
+        self.server = server
+        self.routes = routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == "/responses" and scope["method"] == "POST":
+            request = Request(scope, receive)
+            try:
+                reply = await self.server.create(request)
+            except ProtocolError as error:
+                reply = await _refused(request, error)
+            except Exception as error:
+                reply = await _crash(request, error)
+            await reply(scope, receive, send)
+        else:
+            await self.routes(scope, receive, send)
 
 
 class ResponsesServer:

@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> None:
         log_level="warning",
         timeout_graceful_shutdown=5,
     )
-    server = DrainingServer(config, drain=app.state.server.drain)
+    server = DrainingServer(config, drain=app.server.drain)
     server.run()
 
 
