@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> None:
         host=settings.host,
         port=settings.port,
         log_level="warning",
+        access_log=False,  # one log call per request for lines nobody reads at this level
         timeout_graceful_shutdown=5,
     )
     server = DrainingServer(config, drain=app.server.drain)
