@@ -240,6 +240,7 @@ def test_agent_error_fails_the_response_with_its_message(scripted_client: openai
     assert response.status == "failed"
     assert response.error.code == "quota_exceeded"
     assert response.error.message == "The model quota is used up."
+    assert response.output_text == "partial "
     assert scripted_client.responses.retrieve(response.id).status == "failed"
 
 

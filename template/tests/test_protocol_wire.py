@@ -224,6 +224,7 @@ def test_unknown_routes_and_methods_get_the_envelope(scripted: Served) -> None:
     wrong = httpx.put(f"{scripted.url}/responses")
     assert wrong.status_code == 405
     assert wrong.json()["error"]["code"] == "method_not_allowed"
+    assert "POST" in wrong.headers["allow"]
     bad_query = httpx.get(f"{scripted.url}/responses/x/input_items?limit=0")
     assert bad_query.status_code in (400, 404)
 
@@ -255,6 +256,12 @@ def test_crash_after_created_ends_with_response_failed(scripted: Served) -> None
     assert stream[-1]["response"]["status"] == "failed"
     assert stream[-1]["response"]["error"]["code"] == "server_error"
     assert "secret" not in reply.text
+    added = [e["item"]["id"] for e in stream if e["type"] == "response.output_item.added"]
+    done = [e["item"]["id"] for e in stream if e["type"] == "response.output_item.done"]
+    output = stream[-1]["response"]["output"]
+    assert added == done == [item["id"] for item in output]
+    assert output[0]["status"] == "incomplete"
+    assert output[0]["content"][0]["text"] == "partial "
 
 
 def test_agent_error_ends_with_its_code_and_message(scripted: Served) -> None:

@@ -458,7 +458,9 @@ async def _http_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, HTTPException)
     code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code)
     message = {404: "Not found.", 405: "Method not allowed."}.get(error.status_code, error.detail)
-    return _error(request, error.status_code, error_body(message, code=code))
+    response = _error(request, error.status_code, error_body(message, code=code))
+    response.headers.update(error.headers or {})  # e.g. Allow, on a 405
+    return response
 
 
 async def _crash(request: Request, error: Exception) -> Response:

@@ -69,8 +69,12 @@ class ResponseEvents:
         else:
             raise TypeError(f"an agent yielded {type(output).__name__}, which is not an Output")
 
-    def close_message(self) -> None:
-        """Finish the open message item, if any: its done events, then into `output`."""
+    def close_message(self, status: str = "completed") -> None:
+        """Finish the open message item, if any: its done events, then into `output`.
+
+        A message cut short by a failure ends `incomplete`, so every item the stream
+        announced is also done and listed in the final Response.
+        """
         item = self._message
         if item is None:
             return
@@ -79,7 +83,7 @@ class ResponseEvents:
         where = {"item_id": item["id"], "output_index": len(self.output), "content_index": 0}
         self._emit("response.output_text.done", **where, text=text, logprobs=[])
         self._emit("response.content_part.done", **where, part=text_part(text))
-        done = {**item, "status": "completed", "content": [text_part(text)]}
+        done = {**item, "status": status, "content": [text_part(text)]}
         self._done(done)
 
     def terminal(self) -> None:

@@ -94,12 +94,14 @@ class Run:
             events.close_message()
             self._check_tool_choice()
         except AgentError as error:
+            events.close_message("incomplete")
             responses.fail(response, error.code, error.message)
         except asyncio.CancelledError:
             if self.stop_reason is None:
                 raise
             asyncio.current_task().uncancel()  # type: ignore[union-attr]
             if self.stop_reason == "shutdown":
+                events.close_message("incomplete")
                 responses.fail(response, INTERRUPTED["code"], INTERRUPTED["message"])
             else:
                 responses.cancel(response)
@@ -110,6 +112,7 @@ class Run:
                 if events.frames is not None:
                     yield [_error_frame()]
                 return
+            events.close_message("incomplete")
             responses.fail(response, "server_error", INTERNAL)
         finally:
             # A stream dropped while sending leaves the agent paused: close it, so its
