@@ -113,14 +113,15 @@ class ResponseEvents:
                 part=text_part(""),
             )
         self._text.append(text)
-        self._emit(
-            "response.output_text.delta",
-            item_id=item["id"],
-            output_index=index,
-            content_index=0,
-            delta=text,
-            logprobs=[],
-        )
+        if self.frames is not None:  # checked here too: text is the hot path
+            self._emit(
+                "response.output_text.delta",
+                item_id=item["id"],
+                output_index=index,
+                content_index=0,
+                delta=text,
+                logprobs=[],
+            )
 
     def _add_function_call(self, call: FunctionCall) -> None:
         index = len(self.output)

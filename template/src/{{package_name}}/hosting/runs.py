@@ -80,7 +80,10 @@ class Run:
         response = self.response
         agent = AgentSteps(self.agent(self.turn))
         try:
-            while True:
+            if events.frames is None:  # nothing to flush: a plain loop costs less
+                async for output in agent.outputs:
+                    events.add(output)
+            while events.frames is not None:
                 try:
                     output = agent.next_now()
                     if output is WAIT:

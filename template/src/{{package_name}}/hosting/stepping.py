@@ -23,13 +23,13 @@ class AgentSteps:
     """An agent's outputs, taken now when ready, later when the agent waits."""
 
     def __init__(self, outputs: AsyncIterator[Output]) -> None:
-        self._outputs = outputs
+        self.outputs = outputs
         self._step: Coroutine[Any, Any, Output] | None = None
         self._waiting: Any = None
 
     def next_now(self) -> Any:
         """The next output if it is ready at once, else WAIT; StopAsyncIteration at the end."""
-        step: Any = self._outputs.__anext__()
+        step: Any = self.outputs.__anext__()
         try:
             waiting = step.send(None)
         except StopIteration as done:
@@ -50,7 +50,7 @@ class AgentSteps:
         if self._step is not None:
             self._step.close()
             self._step = None
-        aclose = getattr(self._outputs, "aclose", None)
+        aclose = getattr(self.outputs, "aclose", None)
         if aclose is not None:
             await aclose()
 
