@@ -1,8 +1,10 @@
-"""The Starlette application: the RESPONSES protocol routes.
+"""The ASGI application: the RESPONSES protocol routes.
 
 Each route parses its request, asks the store and the runs, and answers JSON or SSE.
-Protocol details live in their own modules: requests (body checks), responses (the
-Response object), events (items and events), sse (the stream), store, runs.
+Protocol details live in their own modules: requests (body checks), items (ids and
+item shapes), responses (the Response object), events (output items and stream
+events), stepping (when to flush), sse (the stream), store, runs (agent runs and
+what is in flight), shutdown (SIGTERM).
 """
 
 from __future__ import annotations
