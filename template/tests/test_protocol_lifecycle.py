@@ -114,3 +114,20 @@ def test_kill_9_keeps_acknowledged_responses_and_fails_in_flight_ones(tmp_path: 
     finally:
         process.terminate()
         process.wait(timeout=15)
+
+
+def test_agent_crash_is_logged_with_the_request_id_and_not_sent(tmp_path: Path) -> None:
+    log = tmp_path / "server.log"
+    process, url = start_server(tmp_path, "--agent", TEST_AGENT, log=log)
+    try:
+        reply = httpx.post(
+            f"{url}/responses", json={"input": "crash"}, headers={"x-request-id": "req-crash-1"}
+        )
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+    assert reply.json()["status"] == "failed"
+    assert "secret" not in reply.text
+    logged = log.read_text()
+    assert "req-crash-1" in logged
+    assert "RuntimeError: secret internal detail" in logged
