@@ -28,7 +28,7 @@ class DrainingServer(uvicorn.Server):
         super().__init__(config)
         self.drain = drain
         self.draining = False
-        self._drain_task: asyncio.Task[None] | None = None
+        self._drain_task: asyncio.Task[None] | None = None  # held so it is not collected
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if sig != signal.SIGTERM or self.draining:
