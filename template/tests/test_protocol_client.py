@@ -103,6 +103,7 @@ def test_input_items_lists_this_requests_input(scripted_client: openai.OpenAI) -
     response = scripted_client.responses.create(model="m", input=items)
     listed = scripted_client.responses.input_items.list(response.id, order="asc")
     assert [item.role for item in listed.data] == ["system", "user", "user"]
+    assert listed.data[0].content[0].text == "sys"  # string content is listed as a part
     assert all(item.id for item in listed.data)
     assert listed.first_id == listed.data[0].id
     assert listed.last_id == listed.data[-1].id

@@ -25,7 +25,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from .errors import INTERNAL, ProtocolError, error_body, not_found
-from .items import new_response_id, random_hex
+from .items import listed, new_response_id, random_hex
 from .manifest import Manifest
 from .requests import CreateRequest, parse_create
 from .responses import is_finished, new_response
@@ -313,7 +313,7 @@ class ResponsesServer:
             start = _index(ids, query["after"], "after") + 1
         if "before" in query:
             end = _index(ids, query["before"], "before")
-        page = items[start:end][:limit]
+        page = [listed(item) for item in items[start:end][:limit]]
         body = {
             "object": "list",
             "data": page,

@@ -73,7 +73,7 @@ def random_hex(length: int) -> str:
 
 
 def input_item(item: Any, where: str) -> dict[str, Any]:
-    """A checked input item with an id; string content becomes one text part."""
+    """A checked input item, with an id (and `type` and `status` on messages)."""
     if not isinstance(item, dict):
         raise ProtocolError(400, f"'{where}' must be an object.", where, "invalid_type")
     kind = item.get("type", "message")
@@ -106,9 +106,7 @@ def _message(item: dict[str, Any], where: str) -> dict[str, Any]:
             "invalid_value",
         )
     content = item.get("content")
-    if isinstance(content, str):
-        content = [text_part(content) if role == "assistant" else input_text(content)]
-    elif isinstance(content, list):
+    if isinstance(content, list):
         for index, part in enumerate(content):
             if not (isinstance(part, dict) and part.get("type") in PART_TYPES):
                 raise ProtocolError(
@@ -118,7 +116,7 @@ def _message(item: dict[str, Any], where: str) -> dict[str, Any]:
                     f"{where}.content[{index}].type",
                     "invalid_value",
                 )
-    else:
+    elif not isinstance(content, str):
         raise ProtocolError(
             400, f"'{where}.content' must be a string or a list of parts.", f"{where}.content"
         )
@@ -137,7 +135,20 @@ def _require_strings(item: dict[str, Any], where: str, *names: str) -> None:
             raise ProtocolError(400, f"'{where}.{name}' must be a string.", f"{where}.{name}")
 
 
+def listed(item: dict[str, Any]) -> dict[str, Any]:
+    """An input item as `input_items` lists it: a message's string content becomes a part.
+
+    Agents get messages as the client sent them; listings use the one shape clients parse.
+    """
+    content = item.get("content")
+    if item.get("type") != "message" or not isinstance(content, str):
+        return item
+    part = text_part(content) if item["role"] == "assistant" else input_text(content)
+    return {**item, "content": [part]}
+
+
 def input_text(text: str) -> dict[str, Any]:
+    """An `input_text` content part."""
     return {"type": "input_text", "text": text}
 
 
