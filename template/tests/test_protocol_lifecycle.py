@@ -75,9 +75,11 @@ def test_sigterm_drains_then_exits_zero(tmp_path: Path) -> None:
 
 
 def test_session_id_header_comes_from_the_platform(tmp_path: Path) -> None:
-    process, url = start_server(tmp_path, FOUNDRY_AGENT_SESSION_ID="platform-session")
+    process, url = start_server(
+        tmp_path, "--agent", TEST_AGENT, FOUNDRY_AGENT_SESSION_ID="platform-session"
+    )
     try:
-        reply = httpx.post(f"{url}/responses", json={"input": "hi"})
+        reply = httpx.post(f"{url}/responses", json={"input": "words hi"})
         assert reply.headers["x-agent-session-id"] == "platform-session"
     finally:
         process.terminate()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -9,22 +10,23 @@ from pathlib import Path
 
 import httpx2 as httpx
 
-from conftest import PACKAGE, PROJECT, start_server
+from conftest import PACKAGE, PROJECT, TEST_AGENT, start_server
 
 
 def create(url: str, **body: object) -> dict:
-    reply = httpx.post(f"{url}/responses", json={"input": "hi", **body}, timeout=30)
+    reply = httpx.post(f"{url}/responses", json={"input": "words hi", **body}, timeout=30)
     assert reply.status_code == 200, reply.text
     return reply.json()
 
 
 def test_memory_store_keeps_responses_without_files(tmp_path: Path) -> None:
-    process, url = start_server(tmp_path, RESPONSE_STORE="memory")
+    process, url = start_server(tmp_path, "--agent", TEST_AGENT, RESPONSE_STORE="memory")
     try:
         first = create(url)
         assert httpx.get(f"{url}/responses/{first['id']}").json()["id"] == first["id"]
-        second = create(url, previous_response_id=first["id"])
-        assert "Earlier messages: 2." in second["output"][0]["content"][0]["text"]
+        second = create(url, input="describe", previous_response_id=first["id"])
+        turn = json.loads(second["output"][0]["content"][0]["text"])
+        assert [item["role"] for item in turn["items"]] == ["user", "assistant", "user"]
     finally:
         process.terminate()
         process.wait(timeout=15)
@@ -36,7 +38,9 @@ def test_unwritable_state_dir_falls_back_to_the_temp_dir(tmp_path: Path) -> None
     not_a_dir.write_text("")
     temp = tmp_path / "tmp"
     temp.mkdir()
-    process, url = start_server(tmp_path, STATE_DIR=str(not_a_dir), TMPDIR=str(temp))
+    process, url = start_server(
+        tmp_path, "--agent", TEST_AGENT, STATE_DIR=str(not_a_dir), TMPDIR=str(temp)
+    )
     try:
         response = create(url)
         assert httpx.get(f"{url}/responses/{response['id']}").status_code == 200
