@@ -282,6 +282,9 @@ class ResponsesServer:
             run.stop("cancel")
             if run.task is not None:
                 await asyncio.wait([run.task])
+            if response_id in self.runs.active:  # cancelled before its task ever ran
+                run.abandon()
+                self.runs.finish(run)
             return _json(request, run.response)
         record = self.store.get(response_id)
         if record is None:

@@ -145,11 +145,16 @@ class Run:
             )
 
     def abandon(self) -> None:
-        """End a run whose stream was dropped before its terminal event."""
+        """End a run that stopped before its terminal event.
+
+        That is a dropped stream, or a background task cancelled before it ever ran.
+        """
         if responses.is_finished(self.response):
             return
         if self.crashed:
             responses.fail(self.response, "server_error", INTERNAL)
+        elif self.stop_reason == "shutdown":
+            responses.fail(self.response, INTERRUPTED["code"], INTERRUPTED["message"])
         else:
             responses.cancel(self.response)
         if self.record is not None:
@@ -229,6 +234,9 @@ class Runs:
         if self.active:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._idle.wait(), 5)
+        for run in list(self.active.values()):  # stopped before they ever started
+            run.abandon()
+            self.finish(run)
 
 
 def _error_frame() -> bytes:
