@@ -348,3 +348,10 @@ def test_readiness_reports_healthy(scripted: Served) -> None:
 
 def test_state_lives_under_home(scripted: Served) -> None:
     assert list(Path(scripted.home).glob(".agent-responses/*.sqlite3"))
+
+
+def test_the_body_not_the_accept_header_chooses_sse(scripted: Served) -> None:
+    as_json = post(scripted, {"input": "words a"}, accept="text/event-stream")
+    assert as_json.headers["content-type"] == "application/json"
+    as_sse = post(scripted, {"input": "words a", "stream": True}, accept="application/json")
+    assert as_sse.headers["content-type"].startswith("text/event-stream")
