@@ -1,7 +1,9 @@
-"""Start the server: `python -m <package>`."""
+"""Start the server: `python -m <package> [--agent module:attribute]`."""
 
 from __future__ import annotations
 
+import argparse
+import importlib
 import logging
 import sys
 
@@ -10,18 +12,52 @@ import uvicorn
 from .app import create_app
 from .manifest import ManifestError, load
 from .settings import Settings, SettingsError
+from .shutdown import DrainingServer
+from .store import StoreError
+from .turn import Agent
+
+PACKAGE = __package__.rpartition(".")[0]
 
 
-def main() -> None:
-    """Serve the project's agent on $HOST:$PORT; a bad setting exits 2 with its fix."""
+def main(argv: list[str] | None = None) -> None:
+    """Serve an agent on $HOST:$PORT; a bad setting or agent exits 2 with its fix."""
+    parser = argparse.ArgumentParser(prog=f"python -m {PACKAGE}", description=__doc__)
+    parser.add_argument(
+        "--agent",
+        default=f"{PACKAGE}.agent:agent",
+        help="the agent to serve, as module:attribute (default: %(default)s)",
+    )
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         settings = Settings.from_env()
         manifest = load()
-    except (SettingsError, ManifestError) as error:
+        agent = load_agent(args.agent)
+        app = create_app(agent, settings, manifest)
+    except (SettingsError, ManifestError, StoreError, ImportError, AttributeError) as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
-    from ..agent import agent
+    # The drain (shutdown.py) ends every response first; the uvicorn timeout is only a
+    # backstop for connections that are still open after it.
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        access_log=False,  # one log call per request for lines nobody reads at this level
+        timeout_graceful_shutdown=5,
+    )
+    server = DrainingServer(config, drain=app.server.drain)
+    server.run()
 
-    app = create_app(agent, settings, manifest)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")
+
+def load_agent(spec: str) -> Agent:
+    """Import `module:attribute`; the error names what is missing."""
+    module_name, _, attribute = spec.partition(":")
+    if not (module_name and attribute):
+        raise ImportError(f"--agent {spec!r}: use module:attribute, e.g. {PACKAGE}.agent:agent")
+    module = importlib.import_module(module_name)
+    try:
+        return getattr(module, attribute)
+    except AttributeError:
+        raise AttributeError(f"--agent {spec!r}: {module_name} has no {attribute!r}") from None

@@ -1,4 +1,15 @@
-"""Server settings, read from the environment in one place."""
+"""Server settings, read from the environment in one place.
+
+    HOST, PORT                  where to listen (0.0.0.0:8088; the platform may set PORT)
+    STATE_DIR                   where responses are stored (default $HOME, which Foundry
+                                keeps per session); a temp dir is used if it is unwritable
+    RESPONSE_STORE              "sqlite" (default) or "memory" (nothing survives a restart)
+    MAX_REQUEST_BYTES           largest accepted request body (16 MiB); larger gets 413
+    SHUTDOWN_GRACE_SECONDS      after SIGTERM, how long responses may still run (25)
+    SSE_KEEPALIVE_INTERVAL      seconds of silence before a keep-alive comment (0: never)
+
+FOUNDRY_* variables are set by the platform and only read here.
+"""
 
 from __future__ import annotations
 
@@ -35,6 +46,8 @@ class Settings:
     max_body_bytes: int = 16 * 1024 * 1024
     shutdown_grace_seconds: float = 25.0
     sse_keepalive_seconds: float = 0.0
+    store: str = "sqlite"
+    """Where responses are kept: "sqlite" (under state_dir) or "memory" (lost on exit)."""
     project_endpoint: str = ""
     session_id: str = ""
     agent_name: str = ""
@@ -45,6 +58,9 @@ class Settings:
         """Read the settings; a bad value raises SettingsError with the fix."""
         env = os.environ if env is None else env
         state_dir = env.get("STATE_DIR") or env.get("HOME")
+        store = env.get("RESPONSE_STORE", "sqlite").strip().lower() or "sqlite"
+        if store not in ("sqlite", "memory"):
+            raise SettingsError(f"RESPONSE_STORE={store!r}: use 'sqlite' or 'memory'")
         return cls(
             host=env.get("HOST", "0.0.0.0"),
             port=int(_number(env, "PORT", 8088, minimum=1)),
@@ -52,6 +68,7 @@ class Settings:
             max_body_bytes=int(_number(env, "MAX_REQUEST_BYTES", 16 * 1024 * 1024, minimum=1024)),
             shutdown_grace_seconds=_number(env, "SHUTDOWN_GRACE_SECONDS", 25.0),
             sse_keepalive_seconds=_number(env, "SSE_KEEPALIVE_INTERVAL", 0.0),
+            store=store,
             project_endpoint=env.get("FOUNDRY_PROJECT_ENDPOINT")
             or env.get("AZURE_AI_PROJECT_ENDPOINT", ""),
             session_id=env.get("FOUNDRY_AGENT_SESSION_ID", ""),

@@ -1,0 +1,245 @@
+"""Agent runs: drive the agent into a Response, and keep track of the runs in flight.
+
+A run ends exactly once: completed, failed (an `AgentError`, a crash, or a shutdown that
+outlived its grace period) or cancelled (the client went away or asked to cancel). The
+stored Response is committed before the terminal event is made, so a client that saw the
+end of a stored response can always retrieve it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from . import responses
+from .errors import INTERNAL
+from .events import ResponseEvents
+from .sse import frame
+from .stepping import WAIT, AgentSteps
+from .store import INTERRUPTED, Record, Store
+from .turn import Agent, AgentError, Turn
+
+log = logging.getLogger(__name__)
+
+REPLAY_SECONDS = 600.0
+"""How long a finished background stream can still be replayed."""
+
+
+class Run:
+    """One response being made by the agent."""
+
+    def __init__(
+        self,
+        agent: Agent,
+        turn: Turn,
+        response: dict[str, Any],
+        record: Record | None,
+        store: Store,
+        stream: bool,
+        request_id: str,
+    ) -> None:
+        self.agent = agent
+        self.turn = turn
+        self.response = response
+        self.record = record
+        """What to store, or None for `store: false`."""
+        self.store = store
+        self.events = ResponseEvents(response, stream)
+        self.request_id = request_id
+        self.encoded: str | None = None
+        """The final Response as JSON, when the store already encoded it."""
+        self.crashed = False
+        """True when the agent failed before anything was sent: no Response exists."""
+        self.stop_reason: str | None = None
+        self.task: asyncio.Task[Any] | None = None
+        self.frames: list[bytes] = []
+        """Every frame so far, for replays of background streams."""
+        self.finished_at: float | None = None
+        self._changed: asyncio.Event | None = None
+
+    @property
+    def background(self) -> bool:
+        return bool(self.response.get("background"))
+
+    def stop(self, reason: str) -> None:
+        """Ask the run to end now ("cancel", "disconnect" or "shutdown")."""
+        if self.stop_reason or self.finished_at is not None:
+            return
+        self.stop_reason = reason
+        self.turn.cancelled.set()
+        if self.task is not None:
+            self.task.cancel()
+
+    async def steps(self) -> AsyncIterator[list[bytes]]:
+        """Run the agent; yield the frames made so far whenever the agent has to wait."""
+        events = self.events
+        response = self.response
+        agent = AgentSteps(self.agent(self.turn))
+        try:
+            if events.frames is None:  # nothing to flush: a plain loop costs less
+                async for output in agent.outputs:
+                    events.add(output)
+            while events.frames is not None:
+                try:
+                    output = agent.next_now()
+                    if output is WAIT:
+                        frames = events.take()
+                        if frames:
+                            yield frames
+                        output = await agent.next_later()
+                except StopAsyncIteration:
+                    break
+                events.add(output)
+            events.close_message()
+            self._check_tool_choice()
+        except AgentError as error:
+            events.close_message("incomplete")
+            responses.fail(response, error.code, error.message)
+        except asyncio.CancelledError:
+            if self.stop_reason is None:
+                raise
+            asyncio.current_task().uncancel()  # type: ignore[union-attr]
+            if self.stop_reason == "shutdown":
+                events.close_message("incomplete")
+                responses.fail(response, INTERRUPTED["code"], INTERRUPTED["message"])
+            else:
+                responses.cancel(response)
+        except Exception:
+            log.exception("agent failed (request %s, response %s)", self.request_id, response["id"])
+            if not events.started:
+                self.crashed = True
+                if events.frames is not None:
+                    yield [_error_frame()]
+                return
+            events.close_message("incomplete")
+            responses.fail(response, "server_error", INTERNAL)
+        finally:
+            # A stream dropped while sending leaves the agent paused: close it, so its
+            # `finally` blocks run now rather than whenever it is collected.
+            await agent.aclose()
+        if response["status"] == "in_progress":
+            responses.complete(response)
+        if not events.started:
+            events.start()
+        if self.record is not None:
+            self.encoded = await self.store.save(self.record)
+        events.terminal()
+        yield events.take()
+
+    def _check_tool_choice(self) -> None:
+        """`tool_choice: required` (or a named function) means the agent must call a tool."""
+        choice = self.turn.tool_choice
+        required = choice == "required" or (
+            isinstance(choice, dict)
+            and (choice.get("type") == "function" or choice.get("mode") == "required")
+        )
+        if required and not any(
+            item["type"] == "function_call" for item in self.response["output"]
+        ):
+            raise AgentError(
+                "tool_choice_not_honored", "tool_choice asked for a tool call; the agent made none."
+            )
+
+    def abandon(self) -> None:
+        """End a run that stopped before its terminal event.
+
+        That is a dropped stream, or a background task cancelled before it ever ran.
+        """
+        if responses.is_finished(self.response):
+            return
+        if self.crashed:
+            responses.fail(self.response, "server_error", INTERNAL)
+        elif self.stop_reason == "shutdown":
+            responses.fail(self.response, INTERRUPTED["code"], INTERRUPTED["message"])
+        else:
+            responses.cancel(self.response)
+        if self.record is not None:
+            self.store.save_soon(self.record)
+
+    async def run_in_background(self) -> None:
+        """Drive the run to its end, keeping every frame for streams and replays."""
+        self.events.in_progress()
+        self.publish(self.events.take())
+        async for frames in self.steps():
+            self.publish(frames)
+
+    def publish(self, frames: list[bytes]) -> None:
+        """Add frames for followers of a background stream, and wake them."""
+        self.frames += frames
+        changed, self._changed = self._changed, None
+        if changed is not None:
+            changed.set()
+
+    async def follow(self, after: int) -> AsyncIterator[bytes]:
+        """The frames after sequence number `after`, then new ones until the run ends."""
+        sent = max(after + 1, 0)
+        while True:
+            if self._changed is None:
+                self._changed = asyncio.Event()
+            changed = self._changed
+            if sent < len(self.frames):
+                yield b"".join(self.frames[sent:])
+                sent = len(self.frames)
+            elif self.finished_at is not None:
+                return
+            else:
+                await changed.wait()
+
+
+class Runs:
+    """The runs in flight, plus finished background streams that can still be replayed."""
+
+    def __init__(self) -> None:
+        self.active: dict[str, Run] = {}
+        self.replays: dict[str, Run] = {}
+        self.accepting = True
+        self._idle = asyncio.Event()
+
+    def add(self, run: Run) -> None:
+        self.active[run.response["id"]] = run
+
+    def finish(self, run: Run) -> None:
+        """Forget a run that ended; keep background streams for replay a while."""
+        run.finished_at = time.monotonic()
+        self.active.pop(run.response["id"], None)
+        if run.background and run.events.frames is not None:
+            self._prune(run.finished_at)
+            self.replays[run.response["id"]] = run
+        if not self.active:
+            self._idle.set()
+        run.publish([])
+
+    def find(self, response_id: str) -> Run | None:
+        return self.active.get(response_id) or self.replays.get(response_id)
+
+    def _prune(self, now: float) -> None:
+        for response_id, run in list(self.replays.items()):
+            if now - (run.finished_at or now) > REPLAY_SECONDS:
+                del self.replays[response_id]
+
+    async def drain(self, grace: float) -> None:
+        """Refuse new runs; give active ones `grace` seconds, then stop them."""
+        self.accepting = False
+        self._idle.clear()
+        if self.active:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), grace)
+        for run in list(self.active.values()):
+            log.warning("stopping response %s: shutdown grace period is over", run.response["id"])
+            run.stop("shutdown")
+        if self.active:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), 5)
+        for run in list(self.active.values()):  # stopped before they ever started
+            run.abandon()
+            self.finish(run)
+
+
+def _error_frame() -> bytes:
+    """The lone `error` event for a stream that failed before `response.created`."""
+    error = {"type": "error", "message": INTERNAL, "code": "server_error", "param": None}
+    return frame({**error, "sequence_number": 0})

@@ -1,0 +1,287 @@
+"""Where responses are kept: SQLite under the state directory, or memory for tests.
+
+Saves are committed in groups: every save queued while the event loop is busy goes
+into one transaction, committed as soon as the loop is free, so requests never queue
+on each other's locks and a commit costs little per response. `save` returns only after
+the commit: the server acknowledges a stored response only once it would survive
+`kill -9`. WAL mode without an fsync per commit is enough for that, since a crashed
+process never loses what it handed to the OS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import sqlite3
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+INTERRUPTED = {
+    "code": "server_error",
+    "message": "The server stopped before this response finished.",
+}
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+@dataclass
+class Record:
+    """A stored response, the input items of its request, and its session."""
+
+    response: dict[str, Any]
+    input: list[dict[str, Any]]
+    session_id: str = ""
+
+    @property
+    def id(self) -> str:
+        return self.response["id"]
+
+
+class MemoryStore:
+    """Responses in a dict: nothing survives a restart."""
+
+    def __init__(self) -> None:
+        self._records: dict[str, Record] = {}
+
+    async def start(self) -> None:
+        """Ready the store (nothing to do in memory)."""
+
+    def get(self, response_id: str) -> Record | None:
+        return self._records.get(response_id)
+
+    def conversation(self, conversation_id: str) -> list[Record]:
+        """The conversation's responses, oldest first."""
+        return [
+            record
+            for record in self._records.values()
+            if (record.response.get("conversation") or {}).get("id") == conversation_id
+        ]
+
+    async def save(self, record: Record) -> str | None:
+        """Keep the record (returns None: nothing was encoded)."""
+        self._records[record.id] = record
+        return None
+
+    def save_soon(self, record: Record) -> None:
+        self._records[record.id] = record
+
+    async def delete(self, response_id: str) -> bool:
+        return self._records.pop(response_id, None) is not None
+
+    async def close(self) -> None:
+        """Release the store (nothing to do in memory)."""
+
+
+class SqliteStore:
+    """Responses in one SQLite file, with saves committed in groups."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        # One connection, used only on the event loop: locking it exclusively spares a
+        # file lock per transaction (the file cannot be opened by others meanwhile).
+        self._db = sqlite3.connect(path, isolation_level=None)
+        self._db.executescript(
+            "PRAGMA locking_mode = EXCLUSIVE; PRAGMA journal_mode = WAL;"
+            "PRAGMA synchronous = NORMAL;"
+            "CREATE TABLE IF NOT EXISTS responses (id TEXT PRIMARY KEY, conversation_id TEXT,"
+            " status TEXT NOT NULL, session_id TEXT NOT NULL, response TEXT NOT NULL,"
+            " input TEXT NOT NULL);"
+            "CREATE INDEX IF NOT EXISTS by_conversation ON responses (conversation_id)"
+            " WHERE conversation_id IS NOT NULL;"
+        )
+        self._recover()
+        self._pending: list[tuple[str, tuple[Any, ...], asyncio.Future[None] | None]] = []
+
+    async def start(self) -> None:
+        """Ready the store (the file is open already)."""
+
+    def get(self, response_id: str) -> Record | None:
+        row = self._db.execute(
+            "SELECT response, input, session_id FROM responses WHERE id = ?", (response_id,)
+        ).fetchone()
+        return Record(json.loads(row[0]), json.loads(row[1]), row[2]) if row else None
+
+    def conversation(self, conversation_id: str) -> list[Record]:
+        rows = self._db.execute(
+            "SELECT response, input, session_id FROM responses WHERE conversation_id = ?"
+            " ORDER BY rowid",
+            (conversation_id,),
+        )
+        return [Record(json.loads(row[0]), json.loads(row[1]), row[2]) for row in rows]
+
+    async def save(self, record: Record) -> str:
+        """Save the record; return once it is committed, with the Response as JSON."""
+        params = self._params(record)
+        await self._write(_UPSERT, params)
+        return params[4]
+
+    def save_soon(self, record: Record) -> None:
+        """Queue the record for the next commit, without waiting for it."""
+        self._queue(_UPSERT, self._params(record), None)
+
+    async def delete(self, response_id: str) -> bool:
+        if self.get(response_id) is None:
+            return False
+        await self._write("DELETE FROM responses WHERE id = ?", (response_id,))
+        return True
+
+    async def close(self) -> None:
+        """Commit everything queued, then close the file."""
+        self._commit()
+        self._db.close()
+
+    def _params(self, record: Record) -> tuple[Any, ...]:
+        response = record.response
+        conversation = (response.get("conversation") or {}).get("id")
+        return (
+            record.id,
+            conversation,
+            response["status"],
+            record.session_id,
+            _encode(response),
+            _encode(record.input),
+        )
+
+    async def _write(self, sql: str, params: tuple[Any, ...]) -> None:
+        done = asyncio.get_running_loop().create_future()
+        self._queue(sql, params, done)
+        await done
+
+    def _queue(self, sql: str, params: tuple[Any, ...], done: asyncio.Future[None] | None) -> None:
+        # The first write of a group schedules the commit; writes made before the event
+        # loop gets to it (other requests' included) join the same transaction.
+        if not self._pending:
+            asyncio.get_running_loop().call_soon(self._commit)
+        self._pending.append((sql, params, done))
+
+    def _commit(self) -> None:
+        batch, self._pending = self._pending, []
+        if not batch:
+            return
+        error: Exception | None = None
+        try:
+            self._db.execute("BEGIN")
+            for sql, params, _ in batch:
+                self._db.execute(sql, params)
+            self._db.execute("COMMIT")
+        except sqlite3.Error as failure:
+            log.error("could not write responses to %s: %s", self.path, failure)
+            error = failure
+            if self._db.in_transaction:
+                self._db.rollback()
+        for _, _, done in batch:
+            if done is None or done.done():
+                continue
+            if error is None:
+                done.set_result(None)
+            else:
+                done.set_exception(error)
+
+    def _recover(self) -> None:
+        """Responses in flight when the last process died end as failed, not in progress."""
+        rows = self._db.execute(
+            "SELECT id, response FROM responses WHERE status IN ('queued', 'in_progress')"
+        ).fetchall()
+        self._db.execute("BEGIN IMMEDIATE")  # takes the exclusive lock now, at startup
+        for response_id, text in rows:
+            response = json.loads(text)
+            response.update(status="failed", error=INTERRUPTED)
+            self._db.execute(
+                "UPDATE responses SET status = 'failed', response = ? WHERE id = ?",
+                (_encode(response), response_id),
+            )
+        self._db.execute("COMMIT")
+        if rows:
+            log.warning("marked %d interrupted response(s) as failed", len(rows))
+
+
+_UPSERT = (
+    "INSERT INTO responses (id, conversation_id, status, session_id, response, input)"
+    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET status = excluded.status,"
+    " response = excluded.response"
+)
+
+
+Store = MemoryStore | SqliteStore
+
+
+class StoreError(RuntimeError):
+    """The response store cannot be opened; the message says why and what to do."""
+
+
+def open_store(kind: str, state_dir: Path | None) -> Store:
+    """The configured store; SQLite falls back to a temporary directory it can write."""
+    if kind == "memory":
+        return MemoryStore()
+    wanted = Path(state_dir or Path.home()) / ".agent-responses"
+    folder = _writable(wanted)
+    if folder is None:
+        folder = _writable(Path(tempfile.gettempdir()) / "agent-responses")
+        if folder is None:
+            raise StoreError(f"{wanted} is not writable; set STATE_DIR to a writable directory")
+        log.warning("%s is not writable; storing responses in %s instead", wanted, folder)
+    path = folder / "responses.sqlite3"
+    try:
+        return SqliteStore(path)
+    except sqlite3.OperationalError as error:
+        raise StoreError(
+            f"cannot open {path} ({error}); another server may be using it:"
+            " stop it, or set STATE_DIR to another directory"
+        ) from None
+    except sqlite3.DatabaseError as error:
+        raise StoreError(f"{path} is not a usable database ({error}); move it away") from None
+
+
+def _writable(folder: Path) -> Path | None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return folder if os.access(folder, os.W_OK) else None
+
+
+def history(store: Store, previous_response_id: str | None, conversation_id: str | None) -> list:
+    """Every item before this request: the conversation's, then the previous response chain's.
+
+    The chain is followed back through `previous_response_id` links; each response adds
+    its input and then its output.
+    """
+    items: list[dict[str, Any]] = []
+    if conversation_id:
+        for record in store.conversation(conversation_id):
+            items += record.input
+            items += record.response["output"]
+    chain: list[Record] = []
+    next_id = previous_response_id
+    while next_id:
+        record = store.get(next_id)
+        if record is None:
+            break
+        chain.append(record)
+        response = record.response
+        next_id = response.get("previous_response_id")
+        if response.get("conversation") and not conversation_id:
+            conversation_id = response["conversation"]["id"]
+            items = _before(store, conversation_id, record.id)
+            break
+    seen = {item.get("id") for item in items}
+    for record in reversed(chain):
+        for item in (*record.input, *record.response["output"]):
+            if item.get("id") not in seen:
+                items.append(item)
+    return items
+
+
+def _before(store: Store, conversation_id: str, response_id: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    for record in store.conversation(conversation_id):
+        if record.id == response_id:
+            break
+        items += record.input
+        items += record.response["output"]
+    return items
