@@ -21,6 +21,31 @@ VENV = PROJECT / ".venv"
 BIN = Path(sys.executable).parent
 
 
+TOOL = '''"""The get_time function tool."""
+
+from datetime import datetime, timezone
+
+
+def get_time() -> str:
+    """The current UTC time, ISO 8601."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+'''
+
+# Streams one reply and prints each delta as it arrives, then the items of the final response.
+CLIENT = """
+import sys, openai
+client = openai.OpenAI(base_url=sys.argv[1], api_key="unused", max_retries=0)
+print(f"> {sys.argv[2]}")
+with client.responses.stream(model="demo", input=sys.argv[2]) as stream:
+    for event in stream:
+        if event.type == "response.output_text.delta":
+            print(event.delta, end="", flush=True)
+    final = stream.get_final_response()
+items = ", ".join(item.type for item in final.output)
+print(f"\\n[{final.id}: {final.status}; output: {items}]\\n")
+"""
+
+
 def step(message: str) -> None:
     print(f"==> {message}", flush=True)
 
@@ -65,6 +90,8 @@ def main() -> None:
         ],
         check=True,
     )
+    step("filling in the get_time tool (src/demo_agent/tools/get_time.py is user code)")
+    (PROJECT / "src" / "demo_agent" / "tools" / "get_time.py").write_text(TOOL, encoding="utf-8")
     step("installing it into its own virtual environment")
     subprocess.run([BIN / "uv", "venv", "--quiet", str(VENV)], check=True)
     subprocess.run(
@@ -80,17 +107,8 @@ def main() -> None:
     try:
         wait_ready(url, server)
         step("streaming a reply with the openai client")
-        client_code = (
-            "import sys, openai\n"
-            "client = openai.OpenAI(base_url=sys.argv[1], api_key='unused', max_retries=0)\n"
-            "with client.responses.stream(model='demo', input='Hello, agent!') as stream:\n"
-            "    for event in stream:\n"
-            "        if event.type == 'response.output_text.delta':\n"
-            "            print(event.delta, end='', flush=True)\n"
-            "    final = stream.get_final_response()\n"
-            "print(f'\\n[{final.id}: {final.status}]')\n"
-        )
-        subprocess.run([VENV / "bin" / "python", "-c", client_code, url], check=True)
+        for text in ("Hello, agent!", "Please call get_time"):
+            subprocess.run([VENV / "bin" / "python", "-c", CLIENT, url, text], check=True)
     finally:
         server.terminate()
         code = server.wait(timeout=60)
