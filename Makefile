@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test clean
+.PHONY: demo test bench clean
 
 $(BIN)/copier: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,11 @@ demo: $(BIN)/copier
 ## The whole test suite.
 test: $(BIN)/copier
 	$(BIN)/python -m pytest tests
+
+## The generated server against Microsoft's library and the bare-Starlette floor (a few minutes).
+## BENCH_TEMPLATE=<checkout> benchmarks another checkout of the template.
+bench: $(BIN)/copier
+	$(BIN)/python bench/run.py
 
 clean:
 	rm -rf $(VENV) build

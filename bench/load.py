@@ -1,0 +1,91 @@
+"""Load: wrk runs at a fixed concurrency, and a sequential client for time to first byte."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import statistics
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from errors import BenchError
+from servers import Running
+
+SCRIPT = Path(__file__).with_name("post.lua")
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
+
+
+@dataclass(frozen=True)
+class WrkResult:
+    """What one wrk run measured."""
+
+    requests: int
+    per_second: float
+    p50_ms: float
+    p99_ms: float
+    bad: int  # non-2xx/3xx answers plus socket errors
+
+
+def _ms(value: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", value).groups()
+    return float(number) * _UNITS[unit]
+
+
+def _parse(output: str) -> WrkResult:
+    def find(pattern: str) -> re.Match[str]:
+        match = re.search(pattern, output)
+        if not match:
+            raise BenchError(f"wrk printed no {pattern!r}:\n{output}")
+        return match
+
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    return WrkResult(
+        requests=int(find(r"(\d+) requests in")[1]),
+        per_second=float(find(r"Requests/sec:\s+([\d.]+)")[1]),
+        p50_ms=_ms(find(r"50%\s+(\S+)")[1]),
+        p99_ms=_ms(find(r"99%\s+(\S+)")[1]),
+        bad=(int(non_2xx[1]) if non_2xx else 0)
+        + (sum(int(n) for n in errors.groups()) if errors else 0),
+    )
+
+
+def wrk(wrk_path: str, server: Running, body: str, seconds: float, connections: int) -> WrkResult:
+    """POST `body` to /responses from `connections` connections for `seconds` (one wrk thread)."""
+    args = [
+        wrk_path, "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency", "--timeout", "10s",
+        "-s", str(SCRIPT), f"{server.url}/responses",
+    ]
+    result = subprocess.run(
+        args, capture_output=True, text=True, env={**os.environ, "BENCH_BODY": body},
+        timeout=seconds + 30, check=False,
+    )
+    if result.returncode:
+        raise BenchError(f"wrk failed ({result.returncode}): {result.stderr.strip()}")
+    return _parse(result.stdout)
+
+
+def time_to_first_byte(server: Running, body: str, count: int) -> float:
+    """Median ms from sending a streamed create to its first body byte, over `count` requests.
+
+    One request at a time on one keep-alive connection, so it is latency, not queueing.
+    """
+    connection = http.client.HTTPConnection(server.host, server.port, timeout=10)
+    times = []
+    try:
+        for _ in range(count):
+            started = time.perf_counter()
+            connection.request("POST", "/responses", body=body,
+                               headers={"Content-Type": "application/json"})
+            answer = connection.getresponse()
+            first = answer.read1(1)
+            times.append((time.perf_counter() - started) * 1e3)
+            if answer.status != 200 or not first:
+                raise BenchError(f"{server.spec.name}: streamed request answered {answer.status}")
+            answer.read()
+    finally:
+        connection.close()
+    return statistics.median(times)
