@@ -78,7 +78,9 @@ def check_stream(server: Running) -> None:
     events = _events(name, text)
     kinds = [event.get("type") for event in events]
     if kinds[0] != "response.created" or kinds[-1] != "response.completed":
-        raise BenchError(f"{name}: the stream runs {kinds[0]} ... {kinds[-1]}, not created ... completed")
+        raise BenchError(
+            f"{name}: the stream runs {kinds[0]} ... {kinds[-1]}, not created ... completed"
+        )
     numbers = [event.get("sequence_number") for event in events]
     if numbers != list(range(len(events))):
         raise BenchError(f"{name}: sequence numbers are {numbers}, not 0..{len(events) - 1}")

@@ -88,8 +88,17 @@ def generated_project(template: Path, build: Path) -> tuple[Path, Path]:
     shutil.rmtree(project, ignore_errors=True)
     step(f"rendering {template} into {project}")
     _run(
-        [BIN / "copier", "copy", "--trust", "--defaults", "--quiet",
-         "-d", f"agent_name={AGENT_NAME}", template, project],
+        [
+            BIN / "copier",
+            "copy",
+            "--trust",
+            "--defaults",
+            "--quiet",
+            "-d",
+            f"agent_name={AGENT_NAME}",
+            template,
+            project,
+        ],
         "copier copy",
     )
     python = _venv(build / "venvs" / "generated")

@@ -30,24 +30,29 @@ class WrkResult:
 
 
 def _ms(value: str) -> float:
-    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", value).groups()
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", value)
+    if not match:
+        raise BenchError(f"wrk printed a latency of {value!r}, which is not a duration")
+    number, unit = match.groups()
     return float(number) * _UNITS[unit]
 
 
 def _parse(output: str) -> WrkResult:
     def find(pattern: str) -> re.Match[str]:
-        match = re.search(pattern, output)
+        match = re.search(pattern, output, re.MULTILINE)
         if not match:
             raise BenchError(f"wrk printed no {pattern!r}:\n{output}")
         return match
 
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
     return WrkResult(
         requests=int(find(r"(\d+) requests in")[1]),
         per_second=float(find(r"Requests/sec:\s+([\d.]+)")[1]),
-        p50_ms=_ms(find(r"50%\s+(\S+)")[1]),
-        p99_ms=_ms(find(r"99%\s+(\S+)")[1]),
+        p50_ms=_ms(find(r"^\s+50%\s+(\S+)\s*$")[1]),
+        p99_ms=_ms(find(r"^\s+99%\s+(\S+)\s*$")[1]),
         bad=(int(non_2xx[1]) if non_2xx else 0)
         + (sum(int(n) for n in errors.groups()) if errors else 0),
     )
@@ -56,12 +61,24 @@ def _parse(output: str) -> WrkResult:
 def wrk(wrk_path: str, server: Running, body: str, seconds: float, connections: int) -> WrkResult:
     """POST `body` to /responses from `connections` connections for `seconds` (one wrk thread)."""
     args = [
-        wrk_path, "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency", "--timeout", "10s",
-        "-s", str(SCRIPT), f"{server.url}/responses",
+        wrk_path,
+        "-t1",
+        f"-c{connections}",
+        f"-d{seconds:g}s",
+        "--latency",
+        "--timeout",
+        "10s",
+        "-s",
+        str(SCRIPT),
+        f"{server.url}/responses",
     ]
     result = subprocess.run(
-        args, capture_output=True, text=True, env={**os.environ, "BENCH_BODY": body},
-        timeout=seconds + 30, check=False,
+        args,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "BENCH_BODY": body},
+        timeout=seconds + 30,
+        check=False,
     )
     if result.returncode:
         raise BenchError(f"wrk failed ({result.returncode}): {result.stderr.strip()}")
@@ -78,8 +95,9 @@ def time_to_first_byte(server: Running, body: str, count: int) -> float:
     try:
         for _ in range(count):
             started = time.perf_counter()
-            connection.request("POST", "/responses", body=body,
-                               headers={"Content-Type": "application/json"})
+            connection.request(
+                "POST", "/responses", body=body, headers={"Content-Type": "application/json"}
+            )
             answer = connection.getresponse()
             first = answer.read1(1)
             times.append((time.perf_counter() - started) * 1e3)

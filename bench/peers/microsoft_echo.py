@@ -1,4 +1,4 @@
-"""Microsoft's azure-ai-agentserver-responses serving the offline echo: `uvicorn microsoft_echo:app`."""
+"""Microsoft's azure-ai-agentserver-responses serving the offline echo (`microsoft_echo:app`)."""
 
 from __future__ import annotations
 
