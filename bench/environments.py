@@ -56,7 +56,7 @@ def _venv(path: Path) -> Path:
     return python
 
 
-def _install(python: Path, requirements: list[str], what: str) -> None:
+def install(python: Path, requirements: list[str], what: str) -> None:
     _run([BIN / "uv", "pip", "install", "--quiet", "--python", python, *requirements], what)
 
 
@@ -67,7 +67,7 @@ def _install_once(venv: Path, requirements: list[str], what: str) -> Path:
     wanted = "\n".join(requirements) + "\n"
     if not marker.exists() or marker.read_text() != wanted:
         step(f"installing {what} into {venv.name}")
-        _install(python, requirements, f"installing {what}")
+        install(python, requirements, f"installing {what}")
         marker.write_text(wanted)
     return python
 
@@ -103,7 +103,7 @@ def generated_project(template: Path, build: Path) -> tuple[Path, Path]:
     )
     python = _venv(build / "venvs" / "generated")
     step("installing the generated project into its own virtual environment")
-    _install(python, ["-e", str(project)], "installing the generated project")
+    install(python, ["-e", str(project)], "installing the generated project")
     return project, python
 
 

@@ -58,22 +58,18 @@ def _parse(output: str) -> WrkResult:
     )
 
 
-def wrk(wrk_path: str, server: Running, body: str, seconds: float, connections: int) -> WrkResult:
-    """POST `body` to /responses from `connections` connections for `seconds` (one wrk thread)."""
-    args = [
-        wrk_path,
-        "-t1",
-        f"-c{connections}",
-        f"-d{seconds:g}s",
-        "--latency",
-        "--timeout",
-        "10s",
-        "-s",
-        str(SCRIPT),
-        f"{server.url}/responses",
+def wrk_command(wrk_path: str, server: Running, seconds: float, connections: int) -> list[str]:
+    """wrk with one thread (the other core is the server's), POSTing $BENCH_BODY to /responses."""
+    return [
+        *(wrk_path, "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency"),
+        *("--timeout", "10s", "-s", str(SCRIPT), f"{server.url}/responses"),
     ]
+
+
+def wrk(wrk_path: str, server: Running, body: str, seconds: float, connections: int) -> WrkResult:
+    """POST `body` to /responses from `connections` connections for `seconds`."""
     result = subprocess.run(
-        args,
+        wrk_command(wrk_path, server, seconds, connections),
         capture_output=True,
         text=True,
         env={**os.environ, "BENCH_BODY": body},

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import checks
 import environments
+import profiling
 from environments import step
 from errors import BenchError
 from load import WrkResult, time_to_first_byte, wrk
@@ -54,6 +55,13 @@ def _arguments() -> argparse.Namespace:
         type=int,
         default=int(os.environ.get("BENCH_ROUNDS", "2")),
         help="measured wrk runs per server and scenario; the best counts",
+    )
+    parser.add_argument(
+        "--profile",
+        choices=("auto", "always", "never"),
+        default=os.environ.get("BENCH_PROFILE") or "auto",
+        help="profile the generated server with py-spy: auto = when a target is "
+        "missed ($BENCH_PROFILE)",
     )
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds of wrk before measuring")
     parser.add_argument("--connections", type=int, default=32)
@@ -161,6 +169,20 @@ def _measure(
     }
 
 
+def _profile(spec: ServerSpec, python: Path, wrk_path: str, options: argparse.Namespace) -> None:
+    """Print where the generated server spends its time in each loaded scenario."""
+    py_spy = profiling.ensure_py_spy(python)
+    for scenario, body in SCENARIOS.items():
+        if scenario == "non-streaming, store off":
+            continue
+        output = BUILD / f"profile-{scenario.replace(', ', '-').replace(' ', '-')}.txt"
+        step(f"profiling the generated server, {scenario} ({options.seconds:g} s of py-spy)")
+        stacks = profiling.record(py_spy, spec, wrk_path, body, options.seconds, output)
+        print(profiling.summary(stacks))
+        print(f"(raw stacks for a flame graph: {output.relative_to(ROOT)})")
+        print()
+
+
 def _machine() -> str:
     model = next(
         (
@@ -206,6 +228,8 @@ def main() -> int:
     print()
     print(text)
     print()
+    if options.profile == "always" or (missed and options.profile == "auto"):
+        _profile(specs["generated"], pythons["generated"], wrk_path, options)
     if missed:
         print(f"The generated server missed {missed} target(s).")
         return 1
