@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import http.client
 import os
 import re
@@ -27,6 +28,7 @@ class WrkResult:
     p50_ms: float
     p99_ms: float
     bad: int  # non-2xx/3xx answers plus socket errors
+    cpu_us: float = 0.0  # server CPU time per request: steadier than rates on a busy machine
 
 
 def _ms(value: str) -> float:
@@ -68,6 +70,7 @@ def wrk_command(wrk_path: str, server: Running, seconds: float, connections: int
 
 def wrk(wrk_path: str, server: Running, body: str, seconds: float, connections: int) -> WrkResult:
     """POST `body` to /responses from `connections` connections for `seconds`."""
+    cpu_before = server.cpu_seconds()
     result = subprocess.run(
         wrk_command(wrk_path, server, seconds, connections),
         capture_output=True,
@@ -78,7 +81,9 @@ def wrk(wrk_path: str, server: Running, body: str, seconds: float, connections: 
     )
     if result.returncode:
         raise BenchError(f"wrk failed ({result.returncode}): {result.stderr.strip()}")
-    return _parse(result.stdout)
+    cpu = server.cpu_seconds() - cpu_before
+    parsed = _parse(result.stdout)
+    return dataclasses.replace(parsed, cpu_us=cpu / max(parsed.requests, 1) * 1e6)
 
 
 def time_to_first_byte(server: Running, body: str, count: int) -> float:

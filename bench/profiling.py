@@ -49,6 +49,7 @@ def record(
                     "--rate",
                     str(RATE),
                     "--nonblocking",
+                    "--idle",
                     "--format",
                     "raw",
                     "--output",
@@ -110,7 +111,8 @@ def summary(stacks: list[tuple[list[str], int]], top: int = 12) -> str:
 
     return "\n".join(
         [
-            f"{total} samples",
+            f"{total} samples of wall-clock time (--idle: time blocked in a call counts too; the"
+            " event loop's own work and waits show as Runner.run)",
             *lines("self time by package:", layers.most_common(top)),
             *lines("self time by function:", own.most_common(top)),
             *lines(f"inclusive time in {environments.PACKAGE}:", inclusive.most_common(top)),

@@ -51,6 +51,9 @@ ROWS = (
         ">= 10x MS",
         lambda g, ms, fl: g >= 10 * ms,
     ),
+    Row("server CPU us/request, non-streaming, store on", lambda m: m.json_store.cpu_us, 0),
+    Row("server CPU us/request, non-streaming, store off", lambda m: m.json_no_store.cpu_us, 0),
+    Row("server CPU us/request, streamed, store on", lambda m: m.stream.cpu_us, 0),
     Row("p50 latency ms, non-streaming", lambda m: m.json_store.p50_ms, 2),
     Row(
         "p99 latency ms, non-streaming",

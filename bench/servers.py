@@ -42,6 +42,11 @@ class Running:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    def cpu_seconds(self) -> float:
+        """User plus system CPU time the server process has used so far."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rpartition(")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def rss_mb(self) -> float:
         """Resident memory of the server process (VmRSS), in MB."""
         status = Path(f"/proc/{self.process.pid}/status").read_text()
