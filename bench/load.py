@@ -6,6 +6,7 @@ import dataclasses
 import http.client
 import os
 import re
+import resource
 import statistics
 import subprocess
 import time
@@ -29,6 +30,7 @@ class WrkResult:
     p99_ms: float
     bad: int  # non-2xx/3xx answers plus socket errors
     cpu_us: float = 0.0  # server CPU time per request: steadier than rates on a busy machine
+    wrk_busy: float = 0.0  # wrk's CPU time over the run's duration: near 1.0, wrk is the limit
 
 
 def _ms(value: str) -> float:
@@ -71,6 +73,7 @@ def wrk_command(wrk_path: str, server: Running, seconds: float, connections: int
 def wrk(wrk_path: str, server: Running, body: str, seconds: float, connections: int) -> WrkResult:
     """POST `body` to /responses from `connections` connections for `seconds`."""
     cpu_before = server.cpu_seconds()
+    wrk_before = _children_cpu()
     result = subprocess.run(
         wrk_command(wrk_path, server, seconds, connections),
         capture_output=True,
@@ -83,7 +86,16 @@ def wrk(wrk_path: str, server: Running, body: str, seconds: float, connections: 
         raise BenchError(f"wrk failed ({result.returncode}): {result.stderr.strip()}")
     cpu = server.cpu_seconds() - cpu_before
     parsed = _parse(result.stdout)
-    return dataclasses.replace(parsed, cpu_us=cpu / max(parsed.requests, 1) * 1e6)
+    return dataclasses.replace(
+        parsed,
+        cpu_us=cpu / max(parsed.requests, 1) * 1e6,
+        wrk_busy=(_children_cpu() - wrk_before) / seconds,
+    )
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def time_to_first_byte(server: Running, body: str, count: int) -> float:

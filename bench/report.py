@@ -54,6 +54,11 @@ ROWS = (
     Row("server CPU us/request, non-streaming, store on", lambda m: m.json_store.cpu_us, 0),
     Row("server CPU us/request, non-streaming, store off", lambda m: m.json_no_store.cpu_us, 0),
     Row("server CPU us/request, streamed, store on", lambda m: m.stream.cpu_us, 0),
+    Row(
+        "wrk CPU, busiest run (cores; 1 = wrk is the limit)",
+        lambda m: max(m.json_store.wrk_busy, m.json_no_store.wrk_busy, m.stream.wrk_busy),
+        2,
+    ),
     Row("p50 latency ms, non-streaming", lambda m: m.json_store.p50_ms, 2),
     Row(
         "p99 latency ms, non-streaming",

@@ -247,6 +247,8 @@ def _terminate(signum: int, frame: object) -> None:
 
 if __name__ == "__main__":
     signal.signal(signal.SIGTERM, _terminate)
+    # Also when started in the background, where SIGINT would otherwise be ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         sys.exit(main())
     except BenchError as error:
