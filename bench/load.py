@@ -93,6 +93,19 @@ def wrk(wrk_path: str, server: Running, body: str, seconds: float, connections: 
     )
 
 
+def best(runs: list[WrkResult], more_errors: int = 0) -> WrkResult:
+    """The best value of each metric over `runs`; the errors of every run, plus `more_errors`."""
+    return WrkResult(
+        requests=max(run.requests for run in runs),
+        per_second=max(run.per_second for run in runs),
+        p50_ms=min(run.p50_ms for run in runs),
+        p99_ms=min(run.p99_ms for run in runs),
+        bad=sum(run.bad for run in runs) + more_errors,
+        cpu_us=min(run.cpu_us for run in runs),
+        wrk_busy=max(run.wrk_busy for run in runs),
+    )
+
+
 def _children_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime

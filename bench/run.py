@@ -14,6 +14,7 @@ import signal
 import statistics
 import sys
 import time
+from collections import Counter
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -22,7 +23,7 @@ import environments
 import profiling
 from environments import step
 from errors import BenchError
-from load import WrkResult, time_to_first_byte, wrk
+from load import WrkResult, best, time_to_first_byte, wrk
 from report import SERVERS, Measured, table
 from servers import Running, ServerSpec, cold_start, serve
 
@@ -47,14 +48,14 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument(
         "--seconds",
         type=float,
-        default=float(os.environ.get("BENCH_SECONDS", "4")),
-        help="duration of each measured wrk run (default 4, $BENCH_SECONDS)",
+        default=float(os.environ.get("BENCH_SECONDS", "3")),
+        help="duration of each measured wrk run (default 3, $BENCH_SECONDS)",
     )
     parser.add_argument(
         "--rounds",
         type=int,
-        default=int(os.environ.get("BENCH_ROUNDS", "2")),
-        help="measured wrk runs per server and scenario; the best counts",
+        default=int(os.environ.get("BENCH_ROUNDS", "3")),
+        help="measured wrk runs per server and scenario; the best value of each metric counts",
     )
     parser.add_argument(
         "--profile",
@@ -130,7 +131,8 @@ def _measure(
     """Every metric of every server.
 
     The machine is shared, so each scenario loads the servers in turn, round after round, and
-    keeps each server's best round: load from elsewhere only ever slows a run down.
+    keeps each server's best value of each metric: load from elsewhere only ever makes a run
+    slower. Errors are summed over every run, the warm-up's included.
     """
     step(f"cold starts: {options.cold_starts} per server, in turn")
     cold = _cold_starts(specs, options.cold_starts)
@@ -140,25 +142,28 @@ def _measure(
         step("correctness checks, then time to first streamed byte")
         checked = {server.spec.name: _check(server, options) for server in servers}
         loaded = dict.fromkeys(idle, 0.0)
-        best: dict[tuple[str, str], WrkResult] = {}
+        runs: dict[tuple[str, str], list[WrkResult]] = {}
+        warmup_errors: Counter[tuple[str, str]] = Counter()
         for scenario, body in SCENARIOS.items():
             step(f"wrk, {scenario}: {options.rounds} round(s) of {options.seconds:g} s per server")
             for round_ in range(options.rounds):
                 for server in servers:
+                    key = (server.spec.name, scenario)
                     if round_ == 0:
-                        wrk(wrk_path, server, body, options.warmup, options.connections)
+                        warmup = wrk(wrk_path, server, body, options.warmup, options.connections)
+                        warmup_errors[key] += warmup.bad
                     result = wrk(wrk_path, server, body, options.seconds, options.connections)
-                    name = server.spec.name
-                    loaded[name] = max(loaded[name], server.rss_mb())
-                    if (name, scenario) not in best or result.per_second > best[
-                        name, scenario
-                    ].per_second:
-                        best[name, scenario] = result
+                    runs.setdefault(key, []).append(result)
+                    loaded[key[0]] = max(loaded[key[0]], server.rss_mb())
+
+    def combined(name: str, scenario: str) -> WrkResult:
+        return best(runs[name, scenario], warmup_errors[name, scenario])
+
     return {
         name: Measured(
-            json_store=best[name, "non-streaming, store on"],
-            json_no_store=best[name, "non-streaming, store off"],
-            stream=best[name, "streamed, store on"],
+            json_store=combined(name, "non-streaming, store on"),
+            json_no_store=combined(name, "non-streaming, store off"),
+            stream=combined(name, "streamed, store on"),
             ttfb_ms=checked[name][1],
             idle_rss_mb=idle[name],
             loaded_rss_mb=loaded[name],
@@ -169,16 +174,25 @@ def _measure(
     }
 
 
-def _profile(spec: ServerSpec, python: Path, wrk_path: str, options: argparse.Namespace) -> None:
+def _profile(
+    spec: ServerSpec,
+    python: Path,
+    measured: Measured,
+    wrk_path: str,
+    options: argparse.Namespace,
+) -> None:
     """Print where the generated server spends its time in each loaded scenario."""
     py_spy = profiling.ensure_py_spy(python)
-    for scenario, body in SCENARIOS.items():
-        if scenario == "non-streaming, store off":
-            continue
+    profiled = {
+        "non-streaming, store on": measured.json_store.cpu_us,
+        "streamed, store on": measured.stream.cpu_us,
+    }
+    for scenario, cpu_us in profiled.items():
         output = BUILD / f"profile-{scenario.replace(', ', '-').replace(' ', '-')}.txt"
         step(f"profiling the generated server, {scenario} ({options.seconds:g} s of py-spy)")
+        body = SCENARIOS[scenario]
         stacks = profiling.record(py_spy, spec, wrk_path, body, options.seconds, output)
-        print(profiling.summary(stacks))
+        print(profiling.summary(stacks, cpu_us))
         print(f"(raw stacks for a flame graph: {output.relative_to(ROOT)})")
         print()
 
@@ -233,7 +247,7 @@ def main() -> int:
     print(text)
     print()
     if options.profile == "always" or (missed and options.profile == "auto"):
-        _profile(specs["generated"], pythons["generated"], wrk_path, options)
+        _profile(specs["generated"], pythons["generated"], results["generated"], wrk_path, options)
     if missed:
         print(f"The generated server missed {missed} target(s).")
         return 1
