@@ -1,8 +1,8 @@
 """Benchmark the generated server against Microsoft's library and the bare-Starlette floor.
 
-Run with `make bench` (or `.venv/bin/python bench/run.py --help`). Each server in turn runs on
-127.0.0.1 under the same uvicorn with one worker, answers a correctness check, then wrk loads
-it; one table compares them. Set BENCH_TEMPLATE to benchmark another checkout of the template.
+Run with `make bench` (or `.venv/bin/python bench/run.py --help`). The three servers run on
+127.0.0.1 under the same uvicorn with one worker each, answer correctness checks, then wrk loads
+them in turn; one table compares them. BENCH_TEMPLATE benchmarks another template checkout.
 """
 
 from __future__ import annotations
@@ -48,13 +48,13 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument(
         "--seconds",
         type=float,
-        default=float(os.environ.get("BENCH_SECONDS", "3")),
+        default=os.environ.get("BENCH_SECONDS", "3"),  # argparse converts a string default
         help="duration of each measured wrk run (default 3, $BENCH_SECONDS)",
     )
     parser.add_argument(
         "--rounds",
         type=int,
-        default=int(os.environ.get("BENCH_ROUNDS", "3")),
+        default=os.environ.get("BENCH_ROUNDS", "3"),
         help="measured wrk runs per server and scenario; the best value of each metric counts",
     )
     parser.add_argument(
@@ -73,7 +73,12 @@ def _arguments() -> argparse.Namespace:
         default=50,
         help="sequential streamed requests timed for the first byte",
     )
-    return parser.parse_args()
+    options = parser.parse_args()
+    if options.profile not in ("auto", "always", "never"):
+        parser.error(f"BENCH_PROFILE={options.profile!r}: use auto, always or never")
+    if options.seconds <= 0 or options.rounds < 1:
+        parser.error("--seconds must be above 0 and --rounds at least 1")
+    return options
 
 
 def _specs(project: Path, pythons: dict[str, Path]) -> dict[str, ServerSpec]:
