@@ -85,7 +85,8 @@ def _specs(project: Path, pythons: dict[str, Path]) -> dict[str, ServerSpec]:
     state = BUILD / "state"
     logs = BUILD / "logs"
     peers = str(BENCH / "peers")
-    uvicorn = ["-m", "uvicorn", "--app-dir", peers, "--log-level", "warning"]
+    # The generated server's own uvicorn settings: warnings only, no access log.
+    uvicorn = ["-m", "uvicorn", "--app-dir", peers, "--log-level", "warning", "--no-access-log"]
     return {
         "generated": ServerSpec(
             "generated",
