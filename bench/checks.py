@@ -27,8 +27,20 @@ def _call(server: Running, method: str, path: str, body: str | None = None) -> t
         connection.request(method, path, body=body, headers=headers)
         answer = connection.getresponse()
         return answer.status, answer.getheader("content-type", ""), answer.read().decode()
+    except (OSError, http.client.HTTPException) as error:
+        raise BenchError(f"{server.spec.name}: {method} {path} failed: {error!r}") from None
     finally:
         connection.close()
+
+
+def _json(name: str, text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        raise BenchError(f"{name}: expected a JSON object, got {text[:200]!r}") from None
+    if not isinstance(value, dict):
+        raise BenchError(f"{name}: expected a JSON object, got {text[:200]!r}")
+    return value
 
 
 def _output_text(response: dict[str, Any]) -> str:
@@ -55,7 +67,7 @@ def check_json(server: Running, *, store: bool) -> dict[str, Any]:
     status, _, text = _call(server, "POST", "/responses", request_body(stream=False, store=store))
     if status != 200:
         raise BenchError(f"{name}: POST /responses (store={store}) answered {status}: {text[:200]}")
-    return _completed(name, f"the Response (store={store})", json.loads(text))
+    return _completed(name, f"the Response (store={store})", _json(name, text))
 
 
 def _events(name: str, text: str) -> list[dict[str, Any]]:
@@ -63,7 +75,7 @@ def _events(name: str, text: str) -> list[dict[str, Any]]:
     for block in text.replace("\r\n", "\n").split("\n\n"):
         data = [line[5:].strip() for line in block.splitlines() if line.startswith("data:")]
         if data:
-            events.append(json.loads("\n".join(data)))
+            events.append(_json(name, "\n".join(data)))
     if not events:
         raise BenchError(f"{name}: the stream has no events: {text[:200]!r}")
     return events
@@ -93,4 +105,4 @@ def check_stream(server: Running) -> None:
 def is_stored(server: Running, response: dict[str, Any]) -> bool:
     """Whether GET /responses/{id} returns the Response created with `store` on."""
     status, _, text = _call(server, "GET", f"/responses/{response['id']}")
-    return status == 200 and json.loads(text).get("id") == response["id"]
+    return status == 200 and _json(server.spec.name, text).get("id") == response["id"]

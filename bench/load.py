@@ -130,6 +130,8 @@ def time_to_first_byte(server: Running, body: str, count: int) -> float:
             if answer.status != 200 or not first:
                 raise BenchError(f"{server.spec.name}: streamed request answered {answer.status}")
             answer.read()
+    except (OSError, http.client.HTTPException) as error:
+        raise BenchError(f"{server.spec.name}: a streamed request failed: {error!r}") from None
     finally:
         connection.close()
     return statistics.median(times)
