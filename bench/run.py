@@ -8,6 +8,7 @@ them in turn; one table compares them. BENCH_TEMPLATE benchmarks another templat
 from __future__ import annotations
 
 import argparse
+import fcntl
 import os
 import shutil
 import signal
@@ -30,6 +31,7 @@ from servers import Running, ServerSpec, cold_start, serve
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 BUILD = ROOT / "build" / "bench"
+_LOCKS: list[object] = []  # keeps the lock file open for the life of the process
 SCENARIOS = {
     "non-streaming, store on": checks.request_body(stream=False, store=True),
     "non-streaming, store off": checks.request_body(stream=False, store=False),
@@ -215,6 +217,22 @@ def _machine() -> str:
     return f"{os.cpu_count()} CPUs ({model}), Python {sys.version.split()[0]}"
 
 
+def _hold_lock(build: Path) -> None:
+    """Refuse to run beside another run of this checkout: they would share build/bench.
+
+    The lock lives as long as this process (its file stays open), so a killed run frees it.
+    """
+    build.mkdir(parents=True, exist_ok=True)
+    lock = open(build / "lock", "w")  # noqa: SIM115
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise BenchError(
+            f"another benchmark is running in this checkout ({build}); wait for it"
+        ) from None
+    _LOCKS.append(lock)
+
+
 def main() -> int:
     options = _arguments()
     template = options.template.resolve()
@@ -222,6 +240,7 @@ def main() -> int:
         raise BenchError(
             f"{template} has no copier.yml; point BENCH_TEMPLATE at a template checkout"
         )
+    _hold_lock(BUILD)
     started = time.monotonic()
     wrk_path = environments.ensure_wrk()
     project, generated = environments.generated_project(template, BUILD)
