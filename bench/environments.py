@@ -23,10 +23,8 @@ def step(message: str) -> None:
     print(f"==> {message}", flush=True)
 
 
-def _run(args: list[str | Path], what: str, cwd: Path | None = None) -> str:
-    result = subprocess.run(
-        [str(arg) for arg in args], cwd=cwd, capture_output=True, text=True, check=False
-    )
+def _run(args: list[str | Path], what: str) -> str:
+    result = subprocess.run([str(arg) for arg in args], capture_output=True, text=True, check=False)
     if result.returncode:
         tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
         raise BenchError(f"{what} failed ({result.returncode}):\n{tail}")
