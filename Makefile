@@ -3,14 +3,14 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test container-tools clean
+.PHONY: demo test container-tools bench clean
 
 $(BIN)/copier: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
-## Render a demo agent into build/demo, start it offline, stream one reply with `openai`.
+## Render a demo agent into build/demo, serve it offline, stream two replies with `openai`.
 demo: $(BIN)/copier
 	$(BIN)/python scripts/demo.py
 
@@ -23,6 +23,11 @@ test: $(BIN)/copier container-tools
 ## buildah, podman, debootstrap, docker-registry and a local base image (cached in build/).
 container-tools:
 	bash tests/container/setup.sh
+
+## The generated server against Microsoft's library and the bare-Starlette floor (a few minutes).
+## BENCH_TEMPLATE=<checkout> benchmarks another checkout of the template.
+bench: $(BIN)/copier
+	$(BIN)/python bench/run.py
 
 clean:
 	rm -rf $(VENV) build
