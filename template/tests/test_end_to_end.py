@@ -315,3 +315,17 @@ def test_a_client_that_leaves_mid_stream_closes_the_model_stream(
     assert httpx.get(f"{served.url}/readiness", timeout=5).status_code == 200
     fake.script(Answer("Still here."))
     assert client.responses.create(model="m", input="hi").output_text == "Still here."
+
+
+def test_cancelling_a_background_response_closes_the_model_stream(
+    fake: FakeModel, client: openai.OpenAI
+) -> None:
+    fake.script(Answer(" ".join(["word"] * 200), delay=0.05))
+    response = client.responses.create(model="m", input="Talk for a while", background=True)
+    deadline = time.monotonic() + 5
+    while not fake.requests:  # the model has started answering
+        assert time.monotonic() < deadline, "the model was never called"
+        time.sleep(0.02)
+    assert client.responses.cancel(response.id).status == "cancelled"
+    assert fake.disconnected.wait(5), "the model's stream stayed open after the cancel"
+    assert client.responses.retrieve(response.id).status == "cancelled"
