@@ -275,11 +275,20 @@ def test_a_model_failing_after_text_and_a_tool_call_fails_the_response(
     events, failed = failed_stream(client, "Weather in Paris?")
     assert len(fake.requests) == 3  # the 500 was retried once
     assert failed.error.code == "model_unavailable"
-    assert "HTTP 500" in failed.error.message and "retry later" in failed.error.message
+    assert "HTTP 500) after 1 retry; retry later" in failed.error.message
     # Everything streamed before the failure is done and listed in the failed Response.
     assert kinds(failed.output) == ["message", "function_call", "function_call_output"]
     done = [event.item.id for event in events if event.type == "response.output_item.done"]
     assert done == [item.id for item in failed.output]
+
+
+def test_a_model_failing_on_every_retry_fails_the_response(
+    fake: FakeModel, client: openai.OpenAI
+) -> None:
+    fake.script(Fail(503, headers=FAST_RETRY), Fail(500, headers=FAST_RETRY))
+    response = client.responses.create(model="m", input="hi")
+    assert (response.status, response.error.code) == ("failed", "model_unavailable")
+    assert "HTTP 500) after 1 retry; retry later" in response.error.message
 
 
 def test_a_model_that_does_not_answer_times_out(fake: FakeModel, client: openai.OpenAI) -> None:

@@ -27,7 +27,8 @@ def model_error(error: Exception, settings: ModelSettings) -> AgentError:
     # The caller sees what to fix; the log also gets the URL and the full error.
     log.warning("model call to %s failed: %r", settings.base_url, error)
     where = f"model deployment '{settings.deployment}'"
-    retries = f"after {settings.max_retries} retries"
+    tries = settings.max_retries
+    retries = f"after {tries} {'retry' if tries == 1 else 'retries'}" if tries else "(no retries)"
     if isinstance(error, openai.APITimeoutError):
         return AgentError(
             "model_timeout",
