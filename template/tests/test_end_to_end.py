@@ -84,6 +84,14 @@ def test_a_tools_function_runs_in_the_server(fake: FakeModel, client: openai.Ope
         {"type": "function_call_output", "call_id": call.call_id, "output": WEATHER},
     ]  # fmt: skip
 
+    fake.script(Answer("Yes, take sunglasses."))
+    client.responses.create(model="m", input="Sunglasses?", previous_response_id=response.id)
+    assert fake.requests[2].body["input"] == [
+        *second.body["input"],
+        {"role": "assistant", "content": "It is sunny in Paris."},
+        {"role": "user", "content": "Sunglasses?"},
+    ]
+
 
 def test_a_tools_function_streams_its_items_in_order(
     fake: FakeModel, client: openai.OpenAI
