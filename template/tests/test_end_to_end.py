@@ -263,7 +263,7 @@ def failed_stream(client: openai.OpenAI, text: str) -> tuple[list[Any], Any]:
 
 
 def test_a_refused_key_fails_the_response_with_what_to_fix(
-    fake: FakeModel, client: openai.OpenAI
+    fake: FakeModel, served: Served, client: openai.OpenAI
 ) -> None:
     fake.script(Fail(401, "invalid_api_key", "Access denied"))
     _, failed = failed_stream(client, "hi")
@@ -275,6 +275,9 @@ def test_a_refused_key_fails_the_response_with_what_to_fix(
     response = client.responses.create(model="m", input="hi")
     assert (response.status, response.error.code) == ("failed", AUTH)
     assert response.error.message == failed.error.message
+    log = (served.home / "server.log").read_text()
+    assert f"(response {response.id}): AuthenticationError" in log  # for the operator
+    assert "Traceback" not in log
 
 
 def test_a_model_failing_after_text_and_a_tool_call_fails_the_response(

@@ -126,7 +126,7 @@ async def _model_round(
             elif event.type in ("response.failed", "response.incomplete"):
                 raise failed_response(event.response, settings)
     except MODEL_FAILURES as error:
-        raise model_error(error, settings) from None
+        raise model_error(error, settings, turn.response_id) from None
     finally:
         if stream is not None:
             await stream.close()
