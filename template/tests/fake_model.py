@@ -110,6 +110,14 @@ class FakeModel:
         with self._lock:
             self._replies.extend(replies)
 
+    def reset(self) -> list[Reply]:
+        """Forget the requests and the disconnect; return the replies nobody asked for."""
+        with self._lock:
+            unused, self._replies = self._replies, []
+        self.requests.clear()
+        self.disconnected.clear()
+        return unused
+
     def next_reply(self) -> Reply | None:
         with self._lock:
             return self._replies.pop(0) if self._replies else None

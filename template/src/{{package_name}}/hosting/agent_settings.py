@@ -1,8 +1,8 @@
 """The agents' settings: how to reach the model and how long tools may run.
 
 Standard library only, so choosing between the model and the offline agent costs
-nothing at start-up; the `openai` and `azure-identity` imports wait for the first
-model call.
+nothing at start-up; the `openai` and `azure-identity` imports wait until the model
+agent is chosen.
 
     FOUNDRY_PROJECT_ENDPOINT  the Foundry project (the platform sets it); its /openai/v1 API
     MODEL_DEPLOYMENT_NAME     the model deployment (default: model_deployment in agent.yaml)

@@ -16,7 +16,7 @@ from contextlib import aclosing
 from typing import Any, TypeVar
 
 from .agent_settings import ModelSettings, model_configured, tool_timeout
-from .function_tools import FunctionTool, load_tools
+from .function_tools import TOOLS_PACKAGE, FunctionTool, load_tools
 from .model_request import call_item, model_input, model_tools, output_item
 from .turn import AgentError, FunctionCall, FunctionCallOutput, Output, Reasoning, Turn
 
@@ -29,10 +29,11 @@ class _Cancelled(Exception):
     """The caller cancelled the turn; stop quietly."""
 
 
-async def model_agent(turn: Turn) -> AsyncIterator[Output]:
-    """Answer the turn with the model, running tools/ functions in a bounded loop."""
+async def model_agent(turn: Turn, tools_package: str = TOOLS_PACKAGE) -> AsyncIterator[Output]:
+    """Answer the turn with the model, running the functions of `tools_package` (by default
+    your tools/ folder) in a bounded loop."""
     settings = ModelSettings.from_env(turn.manifest)
-    functions = load_tools()
+    functions = load_tools(tools_package)
     client_side = {tool.get("name") for tool in turn.tools if tool.get("type") == "function"}
     history = model_input(turn.items)
     try:
@@ -125,7 +126,7 @@ async def _model_round(
             elif event.type in ("response.failed", "response.incomplete"):
                 raise failed_response(event.response, settings)
     except MODEL_FAILURES as error:
-        raise model_error(error, settings) from None
+        raise model_error(error, settings, turn.response_id) from None
     finally:
         if stream is not None:
             await stream.close()

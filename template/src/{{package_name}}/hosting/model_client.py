@@ -1,7 +1,8 @@
 """The `openai` client for the model, signed in with Microsoft Entra ID.
 
-Imported only when the model-backed agent makes its first call: `openai` and
-`azure-identity` take time and memory the offline server does not need.
+Imported at start-up when the model-backed agent will answer (serve.py), else only on
+a first model call: `openai` and `azure-identity` take time and memory the offline
+server does not need.
 """
 
 from __future__ import annotations

@@ -22,12 +22,13 @@ MODEL_FAILURES = (openai.OpenAIError, ClientAuthenticationError)
 """What a model call may raise besides AgentError."""
 
 
-def model_error(error: Exception, settings: ModelSettings) -> AgentError:
-    """The AgentError for an exception the `openai` client raised."""
+def model_error(error: Exception, settings: ModelSettings, response_id: str = "") -> AgentError:
+    """The AgentError for an exception the `openai` client raised for response `response_id`."""
     # The caller sees what to fix; the log also gets the URL and the full error.
-    log.warning("model call to %s failed: %r", settings.base_url, error)
+    log.warning("model call to %s failed (response %s): %r", settings.base_url, response_id, error)
     where = f"model deployment '{settings.deployment}'"
-    retries = f"after {settings.max_retries} retries"
+    tries = settings.max_retries
+    retries = f"after {tries} {'retry' if tries == 1 else 'retries'}" if tries else "(no retries)"
     if isinstance(error, openai.APITimeoutError):
         return AgentError(
             "model_timeout",

@@ -9,6 +9,7 @@ import sys
 
 import uvicorn
 
+from .agent_settings import model_configured
 from .app import create_app
 from .manifest import ManifestError, load
 from .settings import Settings, SettingsError
@@ -33,6 +34,11 @@ def main(argv: list[str] | None = None) -> None:
         settings = Settings.from_env()
         manifest = load()
         agent = load_agent(args.agent)
+        if model_configured():
+            # The model agent will answer: import its client now, not during the first turn
+            # (openai and azure-identity take seconds to import). Offline, they never load.
+            importlib.import_module(f"{__package__}.model_client")
+            importlib.import_module(f"{__package__}.model_errors")
         app = create_app(agent, settings, manifest)
     except (SettingsError, ManifestError, StoreError, ImportError, AttributeError) as error:
         print(f"error: {error}", file=sys.stderr)
