@@ -18,7 +18,7 @@ demo: $(BIN)/copier
 test: $(BIN)/copier container-tools
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest
 
 ## buildah, podman, debootstrap, docker-registry and a local base image (cached in build/).
 container-tools:

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from .hosting import Output, Turn, offline_agent
-from .hosting.model_agent import model_agent, model_configured
+from .agentkit.model_agent import model_agent, model_configured
+from .agentkit.offline import offline_agent
+from .hosting import Output, Turn
 
 
 async def agent(turn: Turn) -> AsyncIterator[Output]:

@@ -1,11 +1,11 @@
 """The hosting layer: the RESPONSES protocol server and what it needs.
 
 Template-owned: `copier update` replaces these files. Your code goes in agent.py
-and tools/, which the template never touches after creating them.
+and tools/, which the template never touches after creating them. The seam between
+the two is turn.py; the building blocks for agents are in ../agentkit/.
 """
 
 from .manifest import Manifest, ManifestError
-from .offline import offline_agent
 from .settings import Settings
 from .turn import Agent, AgentError, FunctionCall, FunctionCallOutput, Output, Reasoning, Turn
 
@@ -20,5 +20,4 @@ __all__ = [
     "Reasoning",
     "Settings",
     "Turn",
-    "offline_agent",
 ]

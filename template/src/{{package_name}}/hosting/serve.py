@@ -9,7 +9,7 @@ import sys
 
 import uvicorn
 
-from .agent_settings import model_configured
+from ..agentkit.agent_settings import model_configured
 from .app import create_app
 from .manifest import ManifestError, load
 from .settings import Settings, SettingsError
@@ -37,8 +37,8 @@ def main(argv: list[str] | None = None) -> None:
         if model_configured():
             # The model agent will answer: import its client now, not during the first turn
             # (openai and azure-identity take seconds to import). Offline, they never load.
-            importlib.import_module(f"{__package__}.model_client")
-            importlib.import_module(f"{__package__}.model_errors")
+            importlib.import_module(f"{PACKAGE}.agentkit.model_client")
+            importlib.import_module(f"{PACKAGE}.agentkit.model_errors")
         app = create_app(agent, settings, manifest)
     except (SettingsError, ManifestError, StoreError, ImportError, AttributeError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -21,8 +21,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from .manifest import Manifest
-from .turn import AgentError
+from ..hosting.manifest import Manifest
+from ..hosting.turn import AgentError
 
 TOKEN_SCOPE = "https://ai.azure.com/.default"
 

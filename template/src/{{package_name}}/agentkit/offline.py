@@ -14,9 +14,9 @@ import re
 from collections.abc import AsyncIterator
 from typing import Any
 
+from ..hosting.turn import FunctionCall, FunctionCallOutput, Output, Turn
 from .agent_settings import tool_timeout
 from .function_tools import load_tools
-from .turn import FunctionCall, FunctionCallOutput, Output, Turn
 
 _CALL = re.compile(r"\bcall\s+([a-z_][a-z0-9_]*)", re.IGNORECASE)
 

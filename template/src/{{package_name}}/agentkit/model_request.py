@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..hosting.turn import FunctionCall, Turn, message_text
 from .function_tools import FunctionTool
-from .turn import FunctionCall, Turn, message_text
 
 MESSAGE_ROLES = ("user", "assistant", "system", "developer")
 MCP_APPROVAL_ITEMS = ("mcp_approval_request", "mcp_approval_response")

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from .turn import AgentError, FunctionCall
+from ..hosting.turn import AgentError, FunctionCall
 
 log = logging.getLogger(__name__)
 

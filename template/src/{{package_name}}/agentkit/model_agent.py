@@ -15,10 +15,10 @@ from collections.abc import AsyncIterator, Awaitable
 from contextlib import aclosing
 from typing import Any, TypeVar
 
+from ..hosting.turn import AgentError, FunctionCall, FunctionCallOutput, Output, Reasoning, Turn
 from .agent_settings import ModelSettings, model_configured, tool_timeout
 from .function_tools import TOOLS_PACKAGE, FunctionTool, load_tools
 from .model_request import call_item, model_input, model_tools, output_item
-from .turn import AgentError, FunctionCall, FunctionCallOutput, Output, Reasoning, Turn
 
 __all__ = ["model_agent", "model_configured"]
 

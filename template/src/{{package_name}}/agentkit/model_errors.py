@@ -12,8 +12,8 @@ from typing import Any
 import openai
 from azure.core.exceptions import ClientAuthenticationError
 
+from ..hosting.turn import AgentError
 from .agent_settings import ModelSettings
-from .turn import AgentError
 
 log = logging.getLogger(__name__)
 
