@@ -93,6 +93,18 @@ def test_a_tools_function_runs_in_the_server(fake: FakeModel, client: openai.Ope
     ]
 
 
+def test_the_models_token_usage_adds_up_in_the_response(
+    fake: FakeModel, client: openai.OpenAI
+) -> None:
+    """Each model call reports 10 input and 5 output tokens (see fake_model.py)."""
+    fake.script(*weather_then("Sunny."))
+    response = client.responses.create(model="m", input="Weather in Paris?")
+    assert response.usage is not None
+    assert (response.usage.input_tokens, response.usage.output_tokens) == (20, 10)
+    assert response.usage.total_tokens == 30
+    assert client.responses.retrieve(response.id).usage.total_tokens == 30
+
+
 def test_a_tools_function_streams_its_items_in_order(
     fake: FakeModel, client: openai.OpenAI
 ) -> None:

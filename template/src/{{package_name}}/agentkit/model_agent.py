@@ -15,7 +15,15 @@ from collections.abc import AsyncIterator, Awaitable
 from contextlib import aclosing
 from typing import Any, TypeVar
 
-from ..hosting.turn import AgentError, FunctionCall, FunctionCallOutput, Output, Reasoning, Turn
+from ..hosting.turn import (
+    AgentError,
+    FunctionCall,
+    FunctionCallOutput,
+    Output,
+    Reasoning,
+    Turn,
+    Usage,
+)
 from .agent_settings import ModelSettings, model_configured, tool_timeout
 from .function_tools import TOOLS_PACKAGE, FunctionTool, load_tools
 from .model_request import call_item, model_input, model_tools, output_item
@@ -123,6 +131,8 @@ async def _model_round(
                 output = _finished_item(event.item)
                 if output is not None:
                     yield output
+            elif event.type == "response.completed" and event.response.usage:
+                yield _usage(event.response.usage)
             elif event.type in ("response.failed", "response.incomplete"):
                 raise failed_response(event.response, settings)
     except MODEL_FAILURES as error:
@@ -130,6 +140,13 @@ async def _model_round(
     finally:
         if stream is not None:
             await stream.close()
+
+
+def _usage(usage: Any) -> Usage:
+    """The model's token counts, details included where it sends them."""
+    cached = getattr(usage.input_tokens_details, "cached_tokens", 0) or 0
+    reasoning = getattr(usage.output_tokens_details, "reasoning_tokens", 0) or 0
+    return Usage(usage.input_tokens, usage.output_tokens, cached, reasoning)
 
 
 def _finished_item(item: Any) -> Output | None:

@@ -7,7 +7,16 @@ the two is turn.py; the building blocks for agents are in ../agentkit/.
 
 from .manifest import Manifest, ManifestError
 from .settings import Settings
-from .turn import Agent, AgentError, FunctionCall, FunctionCallOutput, Output, Reasoning, Turn
+from .turn import (
+    Agent,
+    AgentError,
+    FunctionCall,
+    FunctionCallOutput,
+    Output,
+    Reasoning,
+    Turn,
+    Usage,
+)
 
 __all__ = [
     "Agent",
@@ -20,4 +29,5 @@ __all__ = [
     "Reasoning",
     "Settings",
     "Turn",
+    "Usage",
 ]

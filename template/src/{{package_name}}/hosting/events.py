@@ -11,7 +11,7 @@ from typing import Any
 
 from .items import new_id, text_part
 from .sse import frame
-from .turn import FunctionCall, FunctionCallOutput, Output, Reasoning
+from .turn import FunctionCall, FunctionCallOutput, Output, Reasoning, Usage
 
 
 class ResponseEvents:
@@ -55,6 +55,9 @@ class ResponseEvents:
         if isinstance(output, str):
             if output:
                 self._add_text(output)
+            return
+        if isinstance(output, Usage):
+            self._add_usage(output)
             return
         self.close_message()
         if isinstance(output, FunctionCall):
@@ -155,6 +158,22 @@ class ResponseEvents:
         self._emit("response.reasoning_summary_text.done", **where, text=summary)
         self._emit("response.reasoning_summary_part.done", **where, part=part)
         self._done({**item, "summary": [part]})
+
+    def _add_usage(self, usage: Usage) -> None:
+        """Add a model call's tokens to the Response's `usage` (no event of its own)."""
+        total = self.response.get("usage") or {
+            "input_tokens": 0,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": 0,
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": 0,
+        }
+        total["input_tokens"] += usage.input_tokens
+        total["input_tokens_details"]["cached_tokens"] += usage.cached_tokens
+        total["output_tokens"] += usage.output_tokens
+        total["output_tokens_details"]["reasoning_tokens"] += usage.reasoning_tokens
+        total["total_tokens"] = total["input_tokens"] + total["output_tokens"]
+        self.response["usage"] = total
 
     def _add_whole(self, item: dict[str, Any]) -> None:
         index = len(self.output)

@@ -53,6 +53,16 @@ class Reasoning:
     summary: str
 
 
+@dataclass(frozen=True)
+class Usage:
+    """Tokens a model call used; the Response's `usage` adds up every one yielded."""
+
+    input_tokens: int
+    output_tokens: int
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+
+
 class AgentError(Exception):
     """A failure the caller should see: the response fails with this code and message.
 
@@ -65,7 +75,7 @@ class AgentError(Exception):
         self.message = message
 
 
-Output = str | FunctionCall | FunctionCallOutput | Reasoning | dict[str, Any]
+Output = str | FunctionCall | FunctionCallOutput | Reasoning | Usage | dict[str, Any]
 """What an agent yields. A dict is a complete Responses output item, sent as is."""
 
 
