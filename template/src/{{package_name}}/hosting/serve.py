@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import logging
 import sys
@@ -48,6 +49,9 @@ def main(argv: list[str] | None = None) -> None:
         timeout_graceful_shutdown=5,
     )
     server = DrainingServer(config, drain=app.server.drain)
+    # What start-up made lives as long as the process: freezing it keeps the collector's
+    # full passes to what requests make (scanning it all stalled requests by ~10 ms).
+    gc.freeze()
     server.run()
 
 
