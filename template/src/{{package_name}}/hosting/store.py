@@ -242,8 +242,11 @@ class Checkpointer:
     the number of pages in the WAL.
     """
 
-    EVERY = 256
-    """Rows between checkpoints: about 150 pages, a few milliseconds to copy."""
+    EVERY = 1024
+    """Rows between checkpoints: about 600 pages, some 6 ms of copying on the thread.
+
+    Each checkpoint also costs an fsync: every 256 rows cost 7 us more CPU per request.
+    """
 
     def __init__(self, path: Path, done: Callable[[int], None]) -> None:
         self.path = path
