@@ -264,8 +264,11 @@ class Checkpointer:
         self._rows += rows
         if self._rows >= self.EVERY and not self._busy:
             self._rows = 0
-            self._busy = True
-            self._wanted.set()
+            if self._thread.is_alive():
+                self._busy = True
+                self._wanted.set()
+            else:  # it could not open the database: checkpoint on the loop instead
+                self._done(WAL_PAGES)
 
     def stop(self) -> None:
         """End the thread (blocking: run it in an executor)."""
@@ -274,9 +277,13 @@ class Checkpointer:
         self._thread.join()
 
     def _run(self) -> None:
-        db = sqlite3.connect(self.path, isolation_level=None)
         try:
+            db = sqlite3.connect(self.path, isolation_level=None)
             db.execute("PRAGMA synchronous = NORMAL")
+        except sqlite3.Error as failure:
+            log.warning("checkpoints of %s run on the event loop: %s", self.path, failure)
+            return
+        try:
             while True:
                 self._wanted.wait()
                 self._wanted.clear()
