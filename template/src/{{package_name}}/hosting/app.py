@@ -357,12 +357,9 @@ def _same_tool(tool: dict[str, Any], wanted: Any) -> bool:
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
-    too_large = ProtocolError(
-        413, f"The request body is over {limit} bytes.", code="request_too_large"
-    )
     length = _headers(request).get("content-length")
     if length and length.isdigit() and int(length) > limit:
-        raise too_large
+        raise _too_large(limit)
     chunks = []
     size = 0
     receive = request.receive
@@ -373,10 +370,14 @@ async def _read_body(request: Request, limit: int) -> bytes:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise too_large
+            raise _too_large(limit)
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
+
+
+def _too_large(limit: int) -> ProtocolError:
+    return ProtocolError(413, f"The request body is over {limit} bytes.", code="request_too_large")
 
 
 def _integer(raw: str, name: str, minimum: int, maximum: int | None = None) -> int:
