@@ -167,7 +167,7 @@ class ResponsesServer:
         if parsed.background:
             return await self._start_background(request, run, extra)
         if parsed.stream:
-            return self._stream(request, run, extra)
+            return await self._stream(request, run, extra)
         return await self._complete(request, run, extra)
 
     async def _complete(
@@ -184,9 +184,14 @@ class ResponsesServer:
             return _error(request, 500, error_body(INTERNAL, "server_error", code="server_error"))
         return _json(request, run.response, extra=extra, encoded=run.encoded)
 
-    def _stream(self, request: Request, run: Run, extra: list[tuple[bytes, bytes]]) -> EventStream:
+    async def _stream(
+        self, request: Request, run: Run, extra: list[tuple[bytes, bytes]]
+    ) -> EventStream:
         if run.record is not None:
-            self.store.save_soon(run.record)  # so a crash mid-stream leaves a failed record
+            # Committed before the first event goes out, so a crash once the client has
+            # seen the response leaves a failed record. Queuing it without waiting lost
+            # it when the process was killed between the first write and the commit.
+            await self.store.save(run.record)
 
         async def chunks() -> AsyncIterator[bytes]:
             run.task = asyncio.current_task()
@@ -357,12 +362,9 @@ def _same_tool(tool: dict[str, Any], wanted: Any) -> bool:
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
-    too_large = ProtocolError(
-        413, f"The request body is over {limit} bytes.", code="request_too_large"
-    )
     length = _headers(request).get("content-length")
     if length and length.isdigit() and int(length) > limit:
-        raise too_large
+        raise _too_large(limit)
     chunks = []
     size = 0
     receive = request.receive
@@ -373,10 +375,14 @@ async def _read_body(request: Request, limit: int) -> bytes:
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise too_large
+            raise _too_large(limit)
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
+
+
+def _too_large(limit: int) -> ProtocolError:
+    return ProtocolError(413, f"The request body is over {limit} bytes.", code="request_too_large")
 
 
 def _integer(raw: str, name: str, minimum: int, maximum: int | None = None) -> int:

@@ -83,9 +83,10 @@ class ResponseEvents:
             return
         self._message = None
         text = "".join(self._text)
-        where = {"item_id": item["id"], "output_index": len(self.output), "content_index": 0}
-        self._emit("response.output_text.done", **where, text=text, logprobs=[])
-        self._emit("response.content_part.done", **where, part=text_part(text))
+        if self.frames is not None:  # no events to make for a response that is not streamed
+            where = {"item_id": item["id"], "output_index": len(self.output), "content_index": 0}
+            self._emit("response.output_text.done", **where, text=text, logprobs=[])
+            self._emit("response.content_part.done", **where, part=text_part(text))
         done = {**item, "status": status, "content": [text_part(text)]}
         self._done(done)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import logging
 import sys
@@ -53,7 +54,12 @@ def main(argv: list[str] | None = None) -> None:
         access_log=False,  # one log call per request for lines nobody reads at this level
         timeout_graceful_shutdown=5,
     )
+    config.load()  # imports the event loop and HTTP modules now, before the freeze
     server = DrainingServer(config, drain=app.server.drain)
+    # What start-up made lives as long as the process: freezing it keeps the collector's
+    # full passes to what requests make (scanning it all stalled requests by ~10 ms).
+    gc.freeze()
+    gc.enable()
     server.run()
 
 
