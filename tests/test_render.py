@@ -10,7 +10,7 @@ import pytest
 import yaml
 from helpers import check_project, render, run
 
-LONG_NAME = ("a1-" * 21)[:62] + "z"
+LONG_NAME = ("9a-" * 21)[:62] + "z"  # digit first: the package is agent_<name>, 69 characters
 assert len(LONG_NAME) == 63
 
 MATRIX: dict[str, dict[str, Any]] = {
@@ -92,7 +92,7 @@ def test_manifest_lists_every_tool_kind(tmp_path: Path) -> None:
 
 def test_each_function_tool_gets_a_stub_module(tmp_path: Path) -> None:
     project = render(tmp_path / "p", MATRIX["function-tools"])
-    tools = project / "src" / LONG_NAME.replace("-", "_") / "tools"
+    tools = project / "src" / ("agent_" + LONG_NAME.replace("-", "_")) / "tools"
     assert sorted(p.name for p in tools.glob("*.py")) == [
         "__init__.py",
         "get_weather.py",
