@@ -15,6 +15,8 @@
 #                       yourself); localhost and 127.0.0.1 registries are reached over plain HTTP
 #   -- ARGS...          passed on to the build, e.g. -- --build-arg BASE_IMAGE=python:3.12-slim
 set -euo pipefail
+# shellcheck source=manifest.sh
+source "$(dirname "$0")/manifest.sh"
 
 fail() {
     echo "error: $*" >&2
@@ -27,16 +29,6 @@ run() {
     printf ' %q' "$@"
     printf '\n'
     ((dry_run)) || "$@"
-}
-
-# registry.<key> from agent.yaml, as Copier writes it (a block mapping of plain scalars).
-manifest_registry() {
-    awk -v key="$1" '
-        /^[^[:space:]#]/ { in_registry = /^registry:[[:space:]]*$/; next }
-        in_registry && $1 == key ":" {
-            sub(/^[^:]*:[[:space:]]*/, ""); sub(/[[:space:]]+#.*$/, "")
-            gsub(/^["\047]|["\047]$/, ""); print; exit
-        }' agent.yaml
 }
 
 default_tag() {

@@ -13,6 +13,8 @@
 #   --location REGION       its region (default: the resource group's; needed for a new group)
 #   --dry-run               print the commands that would change something; change nothing
 set -euo pipefail
+# shellcheck source=manifest.sh
+source "$(dirname "$0")/manifest.sh"
 
 fail() {
     echo "error: $*" >&2
@@ -25,16 +27,6 @@ change() {
     printf ' %q' "$@"
     printf '\n'
     ((dry_run)) || "$@" --output none
-}
-
-# registry.<key> from agent.yaml, as Copier writes it (a block mapping of plain scalars).
-manifest_registry() {
-    awk -v key="$1" '
-        /^[^[:space:]#]/ { in_registry = /^registry:[[:space:]]*$/; next }
-        in_registry && $1 == key ":" {
-            sub(/^[^:]*:[[:space:]]*/, ""); sub(/[[:space:]]+#.*$/, "")
-            gsub(/^["\047]|["\047]$/, ""); print; exit
-        }' agent.yaml
 }
 
 cd "$(dirname "$0")/.."
