@@ -24,8 +24,10 @@ from .agentkit.offline import offline_agent
 from .hosting import Output, Turn
 
 
-async def agent(turn: Turn) -> AsyncIterator[Output]:
-    """Answer one turn with the model when one is configured, else offline."""
+def agent(turn: Turn) -> AsyncIterator[Output]:
+    """Answer one turn with the model when one is configured, else offline.
+
+    It hands back the chosen agent's stream itself, rather than re-yielding each output.
+    """
     answer = model_agent if model_configured() else offline_agent
-    async for output in answer(turn):
-        yield output
+    return answer(turn)
