@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ..hosting.manifest import Manifest
+from ..hosting.settings import SettingsError, number_setting
 from ..hosting.turn import AgentError
 
 TOKEN_SCOPE = "https://ai.azure.com/.default"
@@ -83,11 +84,8 @@ def tool_timeout(env: Mapping[str, str] | None = None) -> float:
 
 
 def _number(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name, "").strip()
+    """The server's number rule; read per turn, so a bad value fails the turn."""
     try:
-        value = float(raw) if raw else default
-    except ValueError:
-        value = -1.0
-    if value < 0:
-        raise AgentError("bad_setting", f"{name}={raw!r}: give a number of at least 0, or unset it")
-    return value
+        return number_setting(env, name, default)
+    except SettingsError as error:
+        raise AgentError("bad_setting", str(error)) from None

@@ -23,7 +23,8 @@ class SettingsError(ValueError):
     """An environment variable with a value the server cannot use."""
 
 
-def _number(env: Mapping[str, str], name: str, default: float, minimum: float = 0) -> float:
+def number_setting(env: Mapping[str, str], name: str, default: float, minimum: float = 0) -> float:
+    """The number in `env[name]`, `default` when unset; SettingsError says what to fix."""
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -63,11 +64,13 @@ class Settings:
             raise SettingsError(f"RESPONSE_STORE={store!r}: use 'sqlite' or 'memory'")
         return cls(
             host=env.get("HOST", "0.0.0.0"),
-            port=int(_number(env, "PORT", 8088, minimum=1)),
+            port=int(number_setting(env, "PORT", 8088, minimum=1)),
             state_dir=Path(state_dir) if state_dir else None,
-            max_body_bytes=int(_number(env, "MAX_REQUEST_BYTES", 16 * 1024 * 1024, minimum=1024)),
-            shutdown_grace_seconds=_number(env, "SHUTDOWN_GRACE_SECONDS", 25.0),
-            sse_keepalive_seconds=_number(env, "SSE_KEEPALIVE_INTERVAL", 0.0),
+            max_body_bytes=int(
+                number_setting(env, "MAX_REQUEST_BYTES", 16 * 1024 * 1024, minimum=1024)
+            ),
+            shutdown_grace_seconds=number_setting(env, "SHUTDOWN_GRACE_SECONDS", 25.0),
+            sse_keepalive_seconds=number_setting(env, "SSE_KEEPALIVE_INTERVAL", 0.0),
             store=store,
             project_endpoint=env.get("FOUNDRY_PROJECT_ENDPOINT")
             or env.get("AZURE_AI_PROJECT_ENDPOINT", ""),
