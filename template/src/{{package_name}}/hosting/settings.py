@@ -51,8 +51,6 @@ class Settings:
     """Where responses are kept: "sqlite" (under state_dir) or "memory" (lost on exit)."""
     project_endpoint: str = ""
     session_id: str = ""
-    agent_name: str = ""
-    agent_version: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -75,6 +73,4 @@ class Settings:
             project_endpoint=env.get("FOUNDRY_PROJECT_ENDPOINT")
             or env.get("AZURE_AI_PROJECT_ENDPOINT", ""),
             session_id=env.get("FOUNDRY_AGENT_SESSION_ID", ""),
-            agent_name=env.get("FOUNDRY_AGENT_NAME", ""),
-            agent_version=env.get("FOUNDRY_AGENT_VERSION", ""),
         )
