@@ -174,6 +174,9 @@ def test_input_shapes_are_accepted(scripted: Served) -> None:
         (b"{not json", None),
         (b"", None),
         (b"[1, 2]", None),
+        (b'{"input": "\\ud800"}', None),  # a lone surrogate: no UTF-8 can carry it back
+        (b'{"input": "\xff"}', None),  # not UTF-8
+        (b'{"input": "x", "temperature": NaN}', None),  # not JSON, though Python's json reads it
         (b'{"input": "x", "agent_reference": {"name": "a"}}', "agent_reference.type"),
         (b'{"input": "x", "stream": "yes"}', "stream"),
         (b'{"input": 5}', "input"),

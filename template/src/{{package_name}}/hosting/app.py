@@ -12,11 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import json
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -36,7 +36,6 @@ from .store import Record, Store, history, open_store
 from .turn import Agent, Turn
 
 log = logging.getLogger(__name__)
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 JSON = "application/json"
 
 
@@ -182,7 +181,7 @@ class ResponsesServer:
             self.runs.finish(run)
         if run.crashed:
             return _error(request, 500, error_body(INTERNAL, "server_error", code="server_error"))
-        return _json(request, run.response, extra=extra, encoded=run.encoded)
+        return _json(request, run.response, extra=extra)
 
     async def _stream(
         self, request: Request, run: Run, extra: list[tuple[bytes, bytes]]
@@ -442,9 +441,8 @@ def _json(
     body: Any,
     status: int = 200,
     extra: list[tuple[bytes, bytes]] | None = None,
-    encoded: str | None = None,
 ) -> Response:
-    response = Response((encoded or _encode(body)).encode(), status, media_type=JSON)
+    response = Response(orjson.dumps(body), status, media_type=JSON)
     response.raw_headers.append(_request_id_header(request))
     if extra:
         response.raw_headers += extra

@@ -7,10 +7,11 @@ new platform fields pass through.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
 
 from .errors import ProtocolError
 from .items import input_item
@@ -40,8 +41,8 @@ class CreateRequest:
 def parse_create(raw: bytes) -> CreateRequest:
     """The checked request; raises ProtocolError (400) naming the first bad field."""
     try:
-        body = json.loads(raw) if raw else None
-    except ValueError:
+        body = orjson.loads(raw) if raw else None
+    except orjson.JSONDecodeError:
         raise ProtocolError(400, "The request body is not valid JSON.") from None
     if not isinstance(body, dict):
         raise ProtocolError(400, "The request body must be a JSON object.")

@@ -50,8 +50,6 @@ class Run:
         self.store = store
         self.events = ResponseEvents(response, stream)
         self.request_id = request_id
-        self.encoded: str | None = None
-        """The final Response as JSON, when the store already encoded it."""
         self.crashed = False
         """True when the agent failed before anything was sent: no Response exists."""
         self.stop_reason: str | None = None
@@ -126,7 +124,7 @@ class Run:
         if not events.started:
             events.start()
         if self.record is not None:
-            self.encoded = await self.store.save(self.record)
+            await self.store.save(self.record)
         events.terminal()
         yield events.take()
 

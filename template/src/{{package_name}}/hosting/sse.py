@@ -8,10 +8,10 @@ keep-alive comments when the stream has been quiet for `keepalive` seconds.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import orjson
 from starlette.types import Receive, Scope, Send
 
 KEEPALIVE = b": keep-alive\n\n"
@@ -21,12 +21,11 @@ HEADERS = [
     (b"connection", b"keep-alive"),
     (b"x-accel-buffering", b"no"),
 ]
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def frame(event: dict[str, Any]) -> bytes:
     """One SSE frame for a protocol event (a dict with `type`)."""
-    return f"event: {event['type']}\ndata: {_encode(event)}\n\n".encode()
+    return b"event: %s\ndata: %s\n\n" % (event["type"].encode(), orjson.dumps(event))
 
 
 class EventStream:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
-import json
 import logging
 import os
 import sqlite3
@@ -31,13 +30,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 log = logging.getLogger(__name__)
 
 INTERRUPTED = {
     "code": "server_error",
     "message": "The server stopped before this response finished.",
 }
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 @dataclass
@@ -73,10 +73,9 @@ class MemoryStore:
             if (record.response.get("conversation") or {}).get("id") == conversation_id
         ]
 
-    async def save(self, record: Record) -> str | None:
-        """Keep the record (returns None: nothing was encoded)."""
+    async def save(self, record: Record) -> None:
+        """Keep the record."""
         self._records[record.id] = record
-        return None
 
     def save_soon(self, record: Record) -> None:
         self._records[record.id] = record
@@ -118,7 +117,7 @@ class SqliteStore:
         row = self._db.execute(
             "SELECT response, input, session_id FROM responses WHERE id = ?", (response_id,)
         ).fetchone()
-        return Record(json.loads(row[0]), json.loads(row[1]), row[2]) if row else None
+        return Record(orjson.loads(row[0]), orjson.loads(row[1]), row[2]) if row else None
 
     def conversation(self, conversation_id: str) -> list[Record]:
         rows = self._db.execute(
@@ -126,13 +125,11 @@ class SqliteStore:
             " ORDER BY rowid",
             (conversation_id,),
         )
-        return [Record(json.loads(row[0]), json.loads(row[1]), row[2]) for row in rows]
+        return [Record(orjson.loads(row[0]), orjson.loads(row[1]), row[2]) for row in rows]
 
-    async def save(self, record: Record) -> str:
-        """Save the record; return once it is committed, with the Response as JSON."""
-        params = self._params(record)
-        await self._write(_UPSERT, params)
-        return params[4]
+    async def save(self, record: Record) -> None:
+        """Save the record; return once it is committed."""
+        await self._write(_UPSERT, self._params(record))
 
     def save_soon(self, record: Record) -> None:
         """Queue the record for the next commit, without waiting for it."""
@@ -160,8 +157,8 @@ class SqliteStore:
             conversation,
             response["status"],
             record.session_id,
-            _encode(response),
-            _encode(record.input),
+            _text(response),
+            _text(record.input),
         )
 
     async def _write(self, sql: str, params: tuple[Any, ...]) -> None:
@@ -220,11 +217,11 @@ class SqliteStore:
         ).fetchall()
         self._db.execute("BEGIN IMMEDIATE")
         for response_id, text in rows:
-            response = json.loads(text)
+            response = orjson.loads(text)
             response.update(status="failed", error=INTERRUPTED)
             self._db.execute(
                 "UPDATE responses SET status = 'failed', response = ? WHERE id = ?",
-                (_encode(response), response_id),
+                (_text(response), response_id),
             )
         self._db.execute("COMMIT")
         if rows:
@@ -305,6 +302,11 @@ class Checkpointer:
         self._busy = False
         if not self._stopping:
             self._done(pages)
+
+
+def _text(value: Any) -> str:
+    """JSON as text, so the columns stay readable with SQLite's JSON functions."""
+    return orjson.dumps(value).decode()
 
 
 def _own(path: Path) -> int:
