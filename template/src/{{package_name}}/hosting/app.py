@@ -175,8 +175,7 @@ class ResponsesServer:
         run.task = asyncio.current_task()
         self.runs.add(run)
         try:
-            async for _ in run.steps():
-                pass
+            await run.complete()
         finally:
             self.runs.finish(run)
         if run.crashed:

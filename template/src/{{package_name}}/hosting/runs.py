@@ -72,16 +72,28 @@ class Run:
         if self.task is not None:
             self.task.cancel()
 
+    async def complete(self) -> None:
+        """Run the agent to its end with no stream: the Response is all it makes."""
+        outputs = self.agent(self.turn)
+        try:
+            async for output in outputs:
+                self.events.add(output)
+            self._close_output()
+        except (Exception, asyncio.CancelledError) as error:
+            self._ended_by(error)
+        finally:
+            aclose = getattr(outputs, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        if not self.crashed:
+            await self._end()
+
     async def steps(self) -> AsyncIterator[list[bytes]]:
-        """Run the agent; yield the frames made so far whenever the agent has to wait."""
+        """Stream the run: yield the frames made so far whenever the agent has to wait."""
         events = self.events
-        response = self.response
         agent = AgentSteps(self.agent(self.turn))
         try:
-            if events.frames is None:  # nothing to flush: a plain loop costs less
-                async for output in agent.outputs:
-                    events.add(output)
-            while events.frames is not None:
+            while True:
                 try:
                     output = agent.next_now()
                     if output is WAIT:
@@ -92,41 +104,59 @@ class Run:
                 except StopAsyncIteration:
                     break
                 events.add(output)
-            events.close_message()
-            self._check_tool_choice()
-        except AgentError as error:
+            self._close_output()
+        except (Exception, asyncio.CancelledError) as error:
+            self._ended_by(error)
+            if self.crashed:
+                yield [_error_frame()]
+                return
+        finally:
+            # A stream dropped while sending leaves the agent paused: close it, so its
+            # `finally` blocks run now rather than whenever it is collected.
+            await agent.aclose()
+        await self._end()
+        yield events.take()
+
+    def _close_output(self) -> None:
+        self.events.close_message()
+        self._check_tool_choice()
+
+    def _ended_by(self, error: BaseException) -> None:
+        """Record how an error ended the run (call it while handling `error`).
+
+        A cancellation nobody asked for through `stop` is not the run's: it is re-raised.
+        """
+        events = self.events
+        response = self.response
+        if isinstance(error, AgentError):
             events.close_message("incomplete")
             responses.fail(response, error.code, error.message)
-        except asyncio.CancelledError:
+        elif isinstance(error, asyncio.CancelledError):
             if self.stop_reason is None:
-                raise
+                raise error
             asyncio.current_task().uncancel()  # type: ignore[union-attr]
             if self.stop_reason == "shutdown":
                 events.close_message("incomplete")
                 responses.fail(response, INTERRUPTED["code"], INTERRUPTED["message"])
             else:
                 responses.cancel(response)
-        except Exception:
+        else:
             log.exception("agent failed (request %s, response %s)", self.request_id, response["id"])
             if not events.started:
                 self.crashed = True
-                if events.frames is not None:
-                    yield [_error_frame()]
                 return
             events.close_message("incomplete")
             responses.fail(response, "server_error", INTERNAL)
-        finally:
-            # A stream dropped while sending leaves the agent paused: close it, so its
-            # `finally` blocks run now rather than whenever it is collected.
-            await agent.aclose()
-        if response["status"] == "in_progress":
-            responses.complete(response)
-        if not events.started:
-            events.start()
+
+    async def _end(self) -> None:
+        """Complete the Response unless something ended it; store it; then its terminal event."""
+        if self.response["status"] == "in_progress":
+            responses.complete(self.response)
+        if not self.events.started:
+            self.events.start()
         if self.record is not None:
             await self.store.save(self.record)
-        events.terminal()
-        yield events.take()
+        self.events.terminal()
 
     def _check_tool_choice(self) -> None:
         """`tool_choice: required` (or a named function) means the agent must call a tool."""
@@ -162,6 +192,9 @@ class Run:
         """Drive the run to its end, keeping every frame for streams and replays."""
         self.events.in_progress()
         self.publish(self.events.take())
+        if self.events.frames is None:
+            await self.complete()
+            return
         async for frames in self.steps():
             self.publish(frames)
 
