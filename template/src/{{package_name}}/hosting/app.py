@@ -3,8 +3,8 @@
 Each route parses its request, asks the store and the runs, and answers JSON or SSE.
 Protocol details live in their own modules: requests (body checks), items (ids and
 item shapes), responses (the Response object), events (output items and stream
-events), stepping (when to flush), sse (the stream), store, runs (agent runs and
-what is in flight), shutdown (SIGTERM).
+events), stepping (when to flush), sse (the stream), replies (whole JSON answers),
+store, runs (agent runs and what is in flight), shutdown (SIGTERM).
 """
 
 from __future__ import annotations
@@ -20,13 +20,13 @@ import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from .errors import INTERNAL, ProtocolError, error_body, not_found
 from .items import listed, new_response_id, random_hex
 from .manifest import Manifest
+from .replies import JsonReply
 from .requests import CreateRequest, parse_create
 from .responses import is_finished, new_response
 from .runs import Run, Runs
@@ -36,7 +36,6 @@ from .store import Record, Store, history, open_store
 from .turn import Agent, Turn
 
 log = logging.getLogger(__name__)
-JSON = "application/json"
 
 
 def create_app(agent: Agent, settings: Settings, manifest: Manifest) -> ResponsesApp:
@@ -111,12 +110,12 @@ class ResponsesServer:
         if self.runs.accepting:
             await self.runs.drain(self.settings.shutdown_grace_seconds)
 
-    async def readiness(self, request: Request) -> Response:
+    async def readiness(self, request: Request) -> JsonReply:
         if not self.runs.accepting:
             return _json(request, {"status": "draining"}, 503)
         return _json(request, {"status": "healthy"})
 
-    async def create(self, request: Request) -> Response | EventStream:
+    async def create(self, request: Request) -> JsonReply | EventStream:
         if not self.runs.accepting:
             raise ProtocolError(
                 503,
@@ -171,7 +170,7 @@ class ResponsesServer:
 
     async def _complete(
         self, request: Request, run: Run, extra: list[tuple[bytes, bytes]]
-    ) -> Response:
+    ) -> JsonReply:
         run.task = asyncio.current_task()
         self.runs.add(run)
         try:
@@ -212,7 +211,7 @@ class ResponsesServer:
 
     async def _start_background(
         self, request: Request, run: Run, extra: list[tuple[bytes, bytes]]
-    ) -> Response | EventStream:
+    ) -> JsonReply | EventStream:
         run.events.start()
         run.frames = run.events.take()
         if run.record is not None:
@@ -245,7 +244,7 @@ class ResponsesServer:
             task.cancel,  # the run goes on without this client
         )
 
-    async def retrieve(self, request: Request) -> Response | EventStream:
+    async def retrieve(self, request: Request) -> JsonReply | EventStream:
         response_id = request.path_params["id"]
         query = request.query_params
         if query.get("stream") == "true":
@@ -266,7 +265,7 @@ class ResponsesServer:
             raise not_found(response_id)
         return _json(request, record.response)
 
-    async def delete(self, request: Request) -> Response:
+    async def delete(self, request: Request) -> JsonReply:
         response_id = request.path_params["id"]
         if response_id in self.runs.active:
             raise ProtocolError(
@@ -276,7 +275,7 @@ class ResponsesServer:
             raise not_found(response_id)
         return _json(request, {"id": response_id, "object": "response", "deleted": True})
 
-    async def cancel(self, request: Request) -> Response:
+    async def cancel(self, request: Request) -> JsonReply:
         response_id = request.path_params["id"]
         run = self.runs.active.get(response_id)
         if run is not None:
@@ -301,7 +300,7 @@ class ResponsesServer:
             )
         return _json(request, response)
 
-    async def input_items(self, request: Request) -> Response:
+    async def input_items(self, request: Request) -> JsonReply:
         response_id = request.path_params["id"]
         query = request.query_params
         limit = _integer(query.get("limit", "20"), "limit", minimum=1, maximum=100)
@@ -440,38 +439,42 @@ def _json(
     body: Any,
     status: int = 200,
     extra: list[tuple[bytes, bytes]] | None = None,
-) -> Response:
-    response = Response(orjson.dumps(body), status, media_type=JSON)
-    response.raw_headers.append(_request_id_header(request))
+) -> JsonReply:
+    headers = [_request_id_header(request)]
     if extra:
-        response.raw_headers += extra
-    return response
+        headers += extra
+    return JsonReply(orjson.dumps(body), status, headers)
 
 
-def _error(request: Request, status: int, body: bytes, retry: bool = True) -> Response:
-    response = Response(body, status, media_type=JSON)
-    response.raw_headers.append(_request_id_header(request))
+def _error(
+    request: Request,
+    status: int,
+    body: bytes,
+    retry: bool = True,
+    extra: list[tuple[bytes, bytes]] | None = None,
+) -> JsonReply:
+    headers = [_request_id_header(request), *(extra or [])]
     if not retry:
-        response.raw_headers.append((b"x-should-retry", b"false"))
-    return response
+        headers.append((b"x-should-retry", b"false"))
+    return JsonReply(body, status, headers)
 
 
-async def _refused(request: Request, error: Exception) -> Response:
+async def _refused(request: Request, error: Exception) -> JsonReply:
     assert isinstance(error, ProtocolError)
     return _error(request, error.status, error.body(), retry=error.status >= 500)
 
 
-async def _http_error(request: Request, error: Exception) -> Response:
+async def _http_error(request: Request, error: Exception) -> JsonReply:
     """Unknown routes and methods get the error envelope too."""
     assert isinstance(error, HTTPException)
     code = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code)
     message = {404: "Not found.", 405: "Method not allowed."}.get(error.status_code, error.detail)
-    response = _error(request, error.status_code, error_body(message, code=code))
-    response.headers.update(error.headers or {})  # e.g. Allow, on a 405
-    return response
+    # Its headers go along, e.g. Allow on a 405.
+    extra = [(key.lower().encode(), value.encode()) for key, value in (error.headers or {}).items()]
+    return _error(request, error.status_code, error_body(message, code=code), extra=extra)
 
 
-async def _crash(request: Request, error: Exception) -> Response:
+async def _crash(request: Request, error: Exception) -> JsonReply:
     """A bug in the server: logged (with the request id), never shown to the client."""
     log.error("request %s failed", _request_id(request), exc_info=error)
     return _error(request, 500, error_body(INTERNAL, "server_error", code="server_error"))
