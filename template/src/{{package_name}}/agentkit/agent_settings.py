@@ -74,8 +74,9 @@ class ModelSettings:
 def model_configured(env: Mapping[str, str] | None = None) -> bool:
     """True when a model endpoint is set and OFFLINE_AGENT does not ask for the offline agent."""
     env = os.environ if env is None else env
-    offline = env.get("OFFLINE_AGENT", "").strip().lower() in ("1", "true", "yes")
-    return not offline and bool(env.get("FOUNDRY_PROJECT_ENDPOINT") or env.get("MODEL_BASE_URL"))
+    if not (env.get("FOUNDRY_PROJECT_ENDPOINT") or env.get("MODEL_BASE_URL")):
+        return False  # checked first: the agent asks every turn, and a miss costs the most
+    return env.get("OFFLINE_AGENT", "").strip().lower() not in ("1", "true", "yes")
 
 
 def tool_timeout(env: Mapping[str, str] | None = None) -> float:

@@ -28,12 +28,13 @@ async def offline_agent(turn: Turn) -> AsyncIterator[Output]:
         yield f"(offline) The tool returned: {last.get('output', '')}"
         return
     earlier = sum(1 for item in turn.items if item.get("type", "message") == "message") - 1
-    words = f"(offline) You said: {turn.user_text}".split(" ")
+    text = turn.user_text
+    words = f"(offline) You said: {text}".split(" ")
     for index, word in enumerate(words):
         yield word if index == 0 else " " + word
     yield f"\nEarlier messages: {max(earlier, 0)}."
     yield f"\nTools: {', '.join(_tool_names(turn)) or 'none'}."
-    call = _requested_call(turn)
+    call = _requested_call(turn, text)
     if call is None:
         return
     yield call
@@ -53,9 +54,8 @@ def _tool_names(turn: Turn) -> list[str]:
     return names + [tool.get("name") or tool["type"] for tool in turn.tools]
 
 
-def _requested_call(turn: Turn) -> FunctionCall | None:
-    """The function call the user asked for with `call <name> {json}`, if it names a tool."""
-    text = turn.user_text
+def _requested_call(turn: Turn, text: str) -> FunctionCall | None:
+    """The function call `text` asks for with `call <name> {json}`, if it names a tool."""
     for match in _CALL.finditer(text):
         name = match[1]
         if name in _declared(turn) or name in load_tools():
