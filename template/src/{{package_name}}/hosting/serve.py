@@ -52,6 +52,10 @@ def main(argv: list[str] | None = None) -> None:
         port=settings.port,
         log_level="warning",
         access_log=False,  # one log call per request for lines nobody reads at this level
+        # Nothing here reads the client's address or scheme, which is all X-Forwarded-*
+        # would change: the middleware would only wrap every request.
+        proxy_headers=False,
+        server_header=False,  # no `server: uvicorn` on every answer
         timeout_graceful_shutdown=5,
     )
     config.load()  # imports the event loop and HTTP modules now, before the freeze
