@@ -52,9 +52,13 @@ class ResponseEvents:
         """Map one thing the agent yielded to items and events."""
         if not self.started:
             self.start()
-        if isinstance(output, str):
+        if isinstance(output, str):  # the hot path: inline, and no events unless streaming
             if output:
-                self._add_text(output)
+                if self._message is None:
+                    self._open_message()
+                self._text.append(output)
+                if self.frames is not None:
+                    self._emit_delta(output)
             return
         if isinstance(output, Usage):
             self._add_usage(output)
@@ -96,36 +100,35 @@ class ResponseEvents:
         kind = {"completed": "response.completed", "incomplete": "response.incomplete"}
         self._emit(kind.get(status, "response.failed"), response=self.response)
 
-    def _add_text(self, text: str) -> None:
-        item = self._message
+    def _open_message(self) -> None:
         index = len(self.output)
-        if item is None:
-            item = self._message = {
-                "id": new_id("msg"),
-                "type": "message",
-                "role": "assistant",
-                "status": "in_progress",
-                "content": [],
-            }
-            self._text = []
-            self._emit("response.output_item.added", output_index=index, item=item)
-            self._emit(
-                "response.content_part.added",
-                item_id=item["id"],
-                output_index=index,
-                content_index=0,
-                part=text_part(""),
-            )
-        self._text.append(text)
-        if self.frames is not None:  # checked here too: text is the hot path
-            self._emit(
-                "response.output_text.delta",
-                item_id=item["id"],
-                output_index=index,
-                content_index=0,
-                delta=text,
-                logprobs=[],
-            )
+        item = self._message = {
+            "id": new_id("msg"),
+            "type": "message",
+            "role": "assistant",
+            "status": "in_progress",
+            "content": [],
+        }
+        self._text = []
+        self._emit("response.output_item.added", output_index=index, item=item)
+        self._emit(
+            "response.content_part.added",
+            item_id=item["id"],
+            output_index=index,
+            content_index=0,
+            part=text_part(""),
+        )
+
+    def _emit_delta(self, text: str) -> None:
+        assert self._message is not None
+        self._emit(
+            "response.output_text.delta",
+            item_id=self._message["id"],
+            output_index=len(self.output),
+            content_index=0,
+            delta=text,
+            logprobs=[],
+        )
 
     def _add_function_call(self, call: FunctionCall) -> None:
         index = len(self.output)
