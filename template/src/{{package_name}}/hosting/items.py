@@ -120,11 +120,18 @@ def _message(item: dict[str, Any], where: str) -> dict[str, Any]:
         raise ProtocolError(
             400, f"'{where}.content' must be a string or a list of parts.", f"{where}.content"
         )
+    return message(role, content, item.get("id"), item.get("status", "completed"))
+
+
+def message(
+    role: str, content: str | list[Any], item_id: str | None = None, status: str = "completed"
+) -> dict[str, Any]:
+    """A message item as stored and given to agents (a new id unless it has one)."""
     return {
-        "id": item.get("id") or new_id("msg"),
+        "id": item_id or new_id("msg"),
         "type": "message",
         "role": role,
-        "status": item.get("status", "completed"),
+        "status": status,
         "content": content,
     }
 

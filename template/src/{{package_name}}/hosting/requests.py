@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from .errors import ProtocolError
-from .items import input_item
+from .items import input_item, message
 
 METADATA_KEYS = 16
 METADATA_KEY_CHARS = 64
@@ -66,7 +66,7 @@ def parse_create(raw: bytes) -> CreateRequest:
         if not (request.previous_response_id or request.conversation_id):
             raise ProtocolError(400, "Missing required parameter: 'input'.", "input")
     elif isinstance(value, str):
-        request.items = [input_item({"role": "user", "content": value}, "input")]
+        request.items = [message("user", value)]
     else:
         request.items = [input_item(item, f"input[{i}]") for i, item in enumerate(value)]
     if request.background and not request.store:
