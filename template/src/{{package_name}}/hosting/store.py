@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import itertools
 import logging
 import os
 import sqlite3
@@ -27,6 +28,7 @@ import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -180,8 +182,9 @@ class SqliteStore:
         error: Exception | None = None
         try:
             self._db.execute("BEGIN")
-            for sql, params, _ in batch:
-                self._db.execute(sql, params)
+            # Runs of the same statement (saves, mostly) go in one call each.
+            for sql, writes in itertools.groupby(batch, key=itemgetter(0)):
+                self._db.executemany(sql, [params for _, params, _ in writes])
             self._db.execute("COMMIT")
         except sqlite3.Error as failure:
             log.error("could not write responses to %s: %s", self.path, failure)
