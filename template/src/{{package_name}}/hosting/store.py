@@ -13,7 +13,8 @@ Copying the WAL back into the database (a checkpoint) is the one slow step, abou
 a thread does it (`Checkpointer`). The WAL starts over at the first commit after a
 checkpoint that copied everything; under steady load, commits land during every
 checkpoint, so once the WAL is past `WAL_PAGES` the loop copies the pages written
-meanwhile itself (a few, but it waits for an fsync: about 1 ms).
+meanwhile itself. Few pages, but that pass stalls the loop for a time that grows with
+the WAL (about 5 ms at 8 MB, 12 ms at 32 MB, measured under load), so the WAL is kept small.
 """
 
 from __future__ import annotations
@@ -231,8 +232,12 @@ class SqliteStore:
             log.warning("marked %d interrupted response(s) as failed", len(rows))
 
 
-WAL_PAGES = 8192
-"""The WAL size (32 MB) past which the loop makes sure the next commit restarts it."""
+WAL_PAGES = 2048
+"""The WAL size (8 MB) past which the loop makes sure the next commit restarts it.
+
+Under sustained load the loop's pass comes once per WAL_PAGES written: at 32 MB it came
+four times less often but stalled for 12 ms, and p99.9 latency was twice as long.
+"""
 
 
 class Checkpointer:
