@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
+import time
+from math import nan as NaN
 from pathlib import Path
 
 import httpx2 as httpx
@@ -80,3 +83,59 @@ def test_a_bad_setting_exits_with_the_fix(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "RESPONSE_STORE" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_items_orjson_refuses_are_written_by_the_standard_library(tmp_path: Path) -> None:
+    process, url = start_server(tmp_path, "--agent", TEST_AGENT)
+    try:
+        made = create(url, input="odd-item")
+        stored = httpx.get(f"{url}/responses/{made['id']}").json()
+        for response in (made, stored):
+            assert response["status"] == "completed"
+            assert response["output"][0]["keys"] == {"1": "one"}
+            assert response["output"][0]["big"] == 2**70
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+def test_output_that_cannot_be_stored_fails_instead_of_staying_queued(tmp_path: Path) -> None:
+    process, url = start_server(tmp_path, "--agent", TEST_AGENT)
+    try:
+        for background in (False, True):
+            made = create(url, input="bad-item", background=background)
+            stored = httpx.get(f"{url}/responses/{made['id']}").json()
+            for _ in range(100):
+                if stored["status"] not in ("queued", "in_progress"):
+                    break
+                time.sleep(0.05)
+                stored = httpx.get(f"{url}/responses/{made['id']}").json()
+            assert stored["status"] == "failed"
+            assert stored["error"]["code"] == "server_error"
+            assert stored["output"] == []
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+def test_rows_an_older_version_wrote_with_nan_still_load(tmp_path: Path) -> None:
+    """Older versions parsed bodies with the standard library, which stored NaN as is."""
+    process, url = start_server(tmp_path, "--agent", TEST_AGENT)
+    done = create(url, input="words hi")
+    process.terminate()
+    process.wait(timeout=15)
+    (database,) = tmp_path.rglob("responses.sqlite3")
+    with sqlite3.connect(database) as db:
+        for response_id, status in ((done["id"], "completed"), ("caresp_old", "in_progress")):
+            text = json.dumps({**done, "id": response_id, "status": status, "temperature": NaN})
+            db.execute(
+                "INSERT OR REPLACE INTO responses VALUES (?, NULL, ?, '', ?, '[]')",
+                (response_id, status, text),
+            )
+    process, url = start_server(tmp_path, "--agent", TEST_AGENT)
+    try:
+        assert httpx.get(f"{url}/responses/{done['id']}").json()["status"] == "completed"
+        assert httpx.get(f"{url}/responses/caresp_old").json()["status"] == "failed"
+    finally:
+        process.terminate()
+        process.wait(timeout=15)

@@ -16,13 +16,13 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-import orjson
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from .codec import encode
 from .errors import INTERNAL, ProtocolError, error_body, not_found
 from .items import listed, new_response_id, random_hex
 from .manifest import Manifest
@@ -443,7 +443,7 @@ def _json(
     headers = [_request_id_header(request)]
     if extra:
         headers += extra
-    return JsonReply(orjson.dumps(body), status, headers)
+    return JsonReply(encode(body), status, headers)
 
 
 def _error(

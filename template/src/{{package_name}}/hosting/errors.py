@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import orjson
+from .codec import encode
 
 
 class ProtocolError(Exception):
@@ -36,7 +36,7 @@ def error_body(
 ) -> bytes:
     """The error envelope as JSON bytes."""
     error = {"message": message, "type": type, "param": param, "code": code}
-    return orjson.dumps({"error": error})
+    return encode({"error": error})
 
 
 def not_found(response_id: str) -> ProtocolError:

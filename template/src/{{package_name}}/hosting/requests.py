@@ -11,8 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
+from .codec import DecodeError, decode
 from .errors import ProtocolError
 from .items import input_item, message
 
@@ -41,8 +40,8 @@ class CreateRequest:
 def parse_create(raw: bytes) -> CreateRequest:
     """The checked request; raises ProtocolError (400) naming the first bad field."""
     try:
-        body = orjson.loads(raw) if raw else None
-    except orjson.JSONDecodeError:
+        body = decode(raw) if raw else None
+    except DecodeError:
         raise ProtocolError(400, "The request body is not valid JSON.") from None
     if not isinstance(body, dict):
         raise ProtocolError(400, "The request body must be a JSON object.")

@@ -155,7 +155,17 @@ class Run:
         if not self.events.started:
             self.events.start()
         if self.record is not None:
-            await self.store.save(self.record)
+            try:
+                await self.store.save(self.record)
+            except Exception:  # a store error, or output that JSON cannot hold
+                log.exception(
+                    "could not store response %s (request %s)", self.response["id"], self.request_id
+                )
+                # Stored as failed rather than left queued or in progress; without the
+                # output, which may be what could not be written.
+                responses.fail(self.response, "server_error", INTERNAL)
+                self.response.update(completed_at=None, output=[])
+                self.store.save_soon(self.record)
         self.events.terminal()
 
     def _check_tool_choice(self) -> None:

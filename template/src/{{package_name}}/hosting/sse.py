@@ -11,8 +11,9 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import orjson
 from starlette.types import Receive, Scope, Send
+
+from .codec import encode
 
 KEEPALIVE = b": keep-alive\n\n"
 HEADERS = [
@@ -25,7 +26,7 @@ HEADERS = [
 
 def frame(event: dict[str, Any]) -> bytes:
     """One SSE frame for a protocol event (a dict with `type`)."""
-    return b"event: %s\ndata: %s\n\n" % (event["type"].encode(), orjson.dumps(event))
+    return b"event: %s\ndata: %s\n\n" % (event["type"].encode(), encode(event))
 
 
 class EventStream:

@@ -33,7 +33,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-import orjson
+from .codec import decode_stored, encode
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,7 @@ class SqliteStore:
         row = self._db.execute(
             "SELECT response, input, session_id FROM responses WHERE id = ?", (response_id,)
         ).fetchone()
-        return Record(orjson.loads(row[0]), orjson.loads(row[1]), row[2]) if row else None
+        return Record(decode_stored(row[0]), decode_stored(row[1]), row[2]) if row else None
 
     def conversation(self, conversation_id: str) -> list[Record]:
         rows = self._db.execute(
@@ -128,7 +128,7 @@ class SqliteStore:
             " ORDER BY rowid",
             (conversation_id,),
         )
-        return [Record(orjson.loads(row[0]), orjson.loads(row[1]), row[2]) for row in rows]
+        return [Record(decode_stored(row[0]), decode_stored(row[1]), row[2]) for row in rows]
 
     async def save(self, record: Record) -> None:
         """Save the record; return once it is committed."""
@@ -221,7 +221,7 @@ class SqliteStore:
         ).fetchall()
         self._db.execute("BEGIN IMMEDIATE")
         for response_id, text in rows:
-            response = orjson.loads(text)
+            response = decode_stored(text)
             response.update(status="failed", error=INTERRUPTED)
             self._db.execute(
                 "UPDATE responses SET status = 'failed', response = ? WHERE id = ?",
@@ -314,7 +314,7 @@ class Checkpointer:
 
 def _text(value: Any) -> str:
     """JSON as text, so the columns stay readable with SQLite's JSON functions."""
-    return orjson.dumps(value).decode()
+    return encode(value).decode()
 
 
 def _own(path: Path) -> int:
