@@ -19,7 +19,7 @@ from . import responses
 from .errors import INTERNAL
 from .events import ResponseEvents
 from .sse import frame
-from .stepping import WAIT, AgentSteps
+from .stepping import WAIT, AgentSteps, close
 from .store import INTERRUPTED, Record, Store
 from .turn import Agent, AgentError, Turn
 
@@ -82,9 +82,7 @@ class Run:
         except (Exception, asyncio.CancelledError) as error:
             self._ended_by(error)
         finally:
-            aclose = getattr(outputs, "aclose", None)
-            if aclose is not None:
-                await aclose()
+            await close(outputs)
         if not self.crashed:
             await self._end()
 

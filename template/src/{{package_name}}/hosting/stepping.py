@@ -50,9 +50,14 @@ class AgentSteps:
         if self._step is not None:
             self._step.close()
             self._step = None
-        aclose = getattr(self.outputs, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        await close(self.outputs)
+
+
+async def close(outputs: AsyncIterator[Output]) -> None:
+    """Close an agent's outputs when they can be (async generators can): its `finally` runs now."""
+    aclose = getattr(outputs, "aclose", None)
+    if aclose is not None:
+        await aclose()
 
 
 class _Resume:
