@@ -129,7 +129,8 @@ def test_rows_an_older_version_wrote_with_nan_still_load(tmp_path: Path) -> None
         for response_id, status in ((done["id"], "completed"), ("caresp_old", "in_progress")):
             text = json.dumps({**done, "id": response_id, "status": status, "temperature": NaN})
             db.execute(
-                "INSERT OR REPLACE INTO responses VALUES (?, NULL, ?, '', ?, '[]')",
+                "INSERT OR REPLACE INTO responses (user_id, id, status, session_id, response, input)"
+                " VALUES ('', ?, ?, '', ?, '[]')",
                 (response_id, status, text),
             )
     process, url = start_server(tmp_path, "--agent", TEST_AGENT)

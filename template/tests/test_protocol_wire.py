@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -118,6 +119,9 @@ def test_request_id_is_echoed_or_made(scripted: Served) -> None:
         assert reply.headers["x-request-id"]
 
 
+PLATFORM_ID = "caresp_" + "f" * 16 + "00" + "FromThePlatform" + "x" * 17
+
+
 def test_foundry_headers_and_fields_reach_the_agent(scripted: Served) -> None:
     body = {
         "input": "describe",
@@ -127,7 +131,7 @@ def test_foundry_headers_and_fields_reach_the_agent(scripted: Served) -> None:
         "a_field_from_the_future": {"ignored": True},
     }
     headers = {
-        "x-agent-response-id": "caresp_fromtheplatform",
+        "x-agent-response-id": PLATFORM_ID,
         "x-agent-user-id": "user-7",
         "x-agent-foundry-call-id": "call-9",
     }
@@ -135,13 +139,13 @@ def test_foundry_headers_and_fields_reach_the_agent(scripted: Served) -> None:
     assert reply.status_code == 200
     assert reply.headers["x-agent-session-id"] == "session-42"
     response = reply.json()
-    assert response["id"] == "caresp_fromtheplatform"
+    assert response["id"] == PLATFORM_ID
     assert response["agent_reference"]["name"] == "my-agent"
     turn = json.loads(response["output"][0]["content"][0]["text"])
     assert turn["session_id"] == "session-42"
     assert turn["user_id"] == "user-7"
     assert turn["foundry_call_id"] == "call-9"
-    assert turn["response_id"] == "caresp_fromtheplatform"
+    assert turn["response_id"] == PLATFORM_ID
 
 
 def test_input_shapes_are_accepted(scripted: Served) -> None:
@@ -358,3 +362,30 @@ def test_the_body_not_the_accept_header_chooses_sse(scripted: Served) -> None:
     assert as_json.headers["content-type"] == "application/json"
     as_sse = post(scripted, {"input": "words a", "stream": True}, accept="application/json")
     assert as_sse.headers["content-type"].startswith("text/event-stream")
+
+
+def test_every_405_lists_the_allowed_methods(scripted: Served) -> None:
+    for method, path, allowed in (
+        ("PUT", "/responses", {"POST"}),
+        ("POST", "/responses/x", {"GET", "DELETE"}),
+        ("GET", "/responses/x/cancel", {"POST"}),
+        ("DELETE", "/responses/x/input_items", {"GET"}),
+        ("POST", "/readiness", {"GET"}),
+    ):
+        reply = httpx.request(method, f"{scripted.url}{path}")
+        assert reply.status_code == 405, (method, path)
+        assert allowed <= {m.strip() for m in reply.headers["allow"].split(",")}, path
+
+
+def test_a_500_on_a_routed_path_says_the_connection_closes(scripted: Served) -> None:
+    made = post(scripted, {"input": "words damaged"}).json()
+    (database,) = scripted.home.rglob("responses.sqlite3")
+    with sqlite3.connect(database) as db:
+        db.execute("UPDATE responses SET response = 'not json' WHERE id = ?", (made["id"],))
+    db.close()
+    with httpx.Client() as client:
+        reply = client.get(f"{scripted.url}/responses/{made['id']}")
+        assert reply.status_code == 500
+        assert reply.headers["connection"] == "close"
+        assert reply.json()["error"]["code"] == "server_error"
+        assert client.get(f"{scripted.url}/readiness").status_code == 200

@@ -11,8 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from starlette.requests import Request
+
 from .codec import DecodeError, decode
 from .errors import ProtocolError
+from .identity import headers
 from .items import input_item, message
 
 METADATA_KEYS = 16
@@ -219,3 +222,28 @@ _CHECKS: dict[str, Callable[[str, Any], None]] = {
     "structured_inputs": _OBJECT,
     "response_id": _STRING,
 }
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body; 413 past `limit` bytes (checked before reading when the length is given)."""
+    length = headers(request).get("content-length")
+    if length and length.isdigit() and int(length) > limit:
+        raise _too_large(limit)
+    chunks = []
+    size = 0
+    receive = request.receive
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ProtocolError(400, "The client closed the connection during the request.")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _too_large(limit: int) -> ProtocolError:
+    return ProtocolError(413, f"The request body is over {limit} bytes.", code="request_too_large")

@@ -3,7 +3,8 @@
 A run ends exactly once: completed, failed (an `AgentError`, a crash, or a shutdown that
 outlived its grace period) or cancelled (the client went away or asked to cancel). The
 stored Response is committed before the terminal event is made, so a client that saw the
-end of a stored response can always retrieve it.
+end of a stored response can always retrieve it. Runs belong to the Caller that started
+them: another end user can neither find, follow nor cancel them.
 """
 
 from __future__ import annotations
@@ -16,11 +17,14 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from . import responses
-from .errors import INTERNAL
+from .errors import INTERNAL, ProtocolError
 from .events import ResponseEvents
+from .identity import Caller
+from .records import INTERRUPTED, Record, ResponseConflict, StoreFailure
 from .sse import frame
 from .stepping import WAIT, AgentSteps, close
-from .store import INTERRUPTED, Record, Store
+from .store import Store
+from .tool_choice import check_honoured
 from .turn import Agent, AgentError, Turn
 
 log = logging.getLogger(__name__)
@@ -41,6 +45,7 @@ class Run:
         store: Store,
         stream: bool,
         request_id: str,
+        caller: Caller,
     ) -> None:
         self.agent = agent
         self.turn = turn
@@ -48,6 +53,9 @@ class Run:
         self.record = record
         """What to store, or None for `store: false`."""
         self.store = store
+        self.caller = caller
+        self.created = False
+        """True once the record is in the store (streams and background runs create it first)."""
         self.events = ResponseEvents(response, stream)
         self.request_id = request_id
         self.crashed = False
@@ -58,6 +66,11 @@ class Run:
         """Every frame so far, for replays of background streams."""
         self.finished_at: float | None = None
         self._changed: asyncio.Event | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """The run's key among the runs: its user's partition and its response id."""
+        return (self.caller.user, self.response["id"])
 
     @property
     def background(self) -> bool:
@@ -115,9 +128,15 @@ class Run:
         await self._end()
         yield events.take()
 
+    async def create(self) -> None:
+        """Store the record before the first event (streams and background runs)."""
+        if self.record is not None:
+            await self.store.create(self.caller, self.record)
+            self.created = True
+
     def _close_output(self) -> None:
         self.events.close_message()
-        self._check_tool_choice()
+        check_honoured(self.turn.tool_choice, self.response["output"])
 
     def _ended_by(self, error: BaseException) -> None:
         """Record how an error ended the run (call it while handling `error`).
@@ -147,38 +166,51 @@ class Run:
             responses.fail(response, "server_error", INTERNAL)
 
     async def _end(self) -> None:
-        """Complete the Response unless something ended it; store it; then its terminal event."""
+        """Complete the Response unless something ended it; store it; then its terminal event.
+
+        A response that was never stored before (not streamed) is created now: a
+        ResponseConflict or StoreFailure then goes to the caller, which answers with an
+        error instead of a Response nobody could retrieve.
+        """
         if self.response["status"] == "in_progress":
             responses.complete(self.response)
         if not self.events.started:
             self.events.start()
         if self.record is not None:
             try:
-                await self.store.save(self.record)
-            except Exception:  # a store error, or output that JSON cannot hold
+                await self._store()
+            except (ResponseConflict, StoreFailure) as error:
+                if not self.created:
+                    raise
+                self._unsaved(error)
+            except Exception:  # output that JSON cannot hold
                 log.exception(
                     "could not store response %s (request %s)", self.response["id"], self.request_id
                 )
-                # Stored as failed rather than left queued or in progress; without the
-                # output, which may be what could not be written.
-                responses.fail(self.response, "server_error", INTERNAL)
-                self.response.update(completed_at=None, output=[])
-                self.store.save_soon(self.record)
+                self._failed("server_error", INTERNAL)
+                await self._store()
         self.events.terminal()
 
-    def _check_tool_choice(self) -> None:
-        """`tool_choice: required` (or a named function) means the agent must call a tool."""
-        choice = self.turn.tool_choice
-        required = choice == "required" or (
-            isinstance(choice, dict)
-            and (choice.get("type") == "function" or choice.get("mode") == "required")
-        )
-        if required and not any(
-            item["type"] == "function_call" for item in self.response["output"]
-        ):
-            raise AgentError(
-                "tool_choice_not_honored", "tool_choice asked for a tool call; the agent made none."
-            )
+    async def _store(self) -> None:
+        assert self.record is not None
+        if self.created:
+            await self.store.save(self.caller, self.record)
+        else:
+            await self.store.create(self.caller, self.record)
+            self.created = True
+
+    def _unsaved(self, error: Exception) -> None:
+        """The final snapshot could not be stored: store the response as failed, if it can be."""
+        log.error("response %s: %s", self.response["id"], error)
+        code = error.code if isinstance(error, StoreFailure) else "server_error"
+        self._failed(code, str(error))
+        assert self.record is not None
+        self.store.save_soon(self.caller, self.record)
+
+    def _failed(self, code: str, message: str) -> None:
+        """Fail the response without its output, which may be what could not be written."""
+        responses.fail(self.response, code, message)
+        self.response.update(completed_at=None, output=[])
 
     def abandon(self) -> None:
         """End a run that stopped before its terminal event.
@@ -193,8 +225,9 @@ class Run:
             responses.fail(self.response, INTERRUPTED["code"], INTERRUPTED["message"])
         else:
             responses.cancel(self.response)
-        if self.record is not None:
-            self.store.save_soon(self.record)
+        if self.created:
+            assert self.record is not None
+            self.store.save_soon(self.caller, self.record)
 
     async def run_in_background(self) -> None:
         """Drive the run to its end, keeping every frame for streams and replays."""
@@ -230,35 +263,61 @@ class Run:
 
 
 class Runs:
-    """The runs in flight, plus finished background streams that can still be replayed."""
+    """The runs in flight, plus finished background streams that can still be replayed.
+
+    Both are keyed by the run's user and response id: a run exists only for its own user.
+    """
 
     def __init__(self) -> None:
-        self.active: dict[str, Run] = {}
-        self.replays: dict[str, Run] = {}
+        self.active: dict[tuple[str, str], Run] = {}
+        self.replays: dict[tuple[str, str], Run] = {}
         self.accepting = True
         self._idle = asyncio.Event()
 
     def add(self, run: Run) -> None:
-        self.active[run.response["id"]] = run
+        """Track a run; 409 when its user has a run or replay with that id already."""
+        key = run.key
+        if key in self.active or key in self.replays:
+            raise conflict(key[1])
+        self.active[key] = run
 
     def finish(self, run: Run) -> None:
         """Forget a run that ended; keep background streams for replay a while."""
+        if run.finished_at is not None:
+            return
         run.finished_at = time.monotonic()
-        self.active.pop(run.response["id"], None)
+        self.active.pop(run.key, None)
         if run.background and run.events.frames is not None:
             self._prune(run.finished_at)
-            self.replays[run.response["id"]] = run
+            self.replays[run.key] = run
         if not self.active:
             self._idle.set()
         run.publish([])
 
-    def find(self, response_id: str) -> Run | None:
-        return self.active.get(response_id) or self.replays.get(response_id)
+    def release(self, run: Run) -> None:
+        """Forget a run that never started (its record could not be stored)."""
+        if self.active.get(run.key) is run:
+            del self.active[run.key]
+        if not self.active:
+            self._idle.set()
+
+    def running(self, caller: Caller, response_id: str) -> Run | None:
+        """The caller's run in flight with this id."""
+        return self.active.get((caller.user, response_id))
+
+    def find(self, caller: Caller, response_id: str) -> Run | None:
+        """The caller's run in flight or replayable with this id."""
+        key = (caller.user, response_id)
+        return self.active.get(key) or self.replays.get(key)
+
+    def forget(self, caller: Caller, response_id: str) -> None:
+        """Drop a deleted response's replay."""
+        self.replays.pop((caller.user, response_id), None)
 
     def _prune(self, now: float) -> None:
-        for response_id, run in list(self.replays.items()):
+        for key, run in list(self.replays.items()):
             if now - (run.finished_at or now) > REPLAY_SECONDS:
-                del self.replays[response_id]
+                del self.replays[key]
 
     async def drain(self, grace: float) -> None:
         """Refuse new runs; give active ones `grace` seconds, then stop them."""
@@ -276,6 +335,17 @@ class Runs:
         for run in list(self.active.values()):  # stopped before they ever started
             run.abandon()
             self.finish(run)
+
+
+def conflict(response_id: str) -> ProtocolError:
+    """The 409 for a response id this user already has."""
+    return ProtocolError(
+        409,
+        f"A response with id '{response_id}' already exists.",
+        "response_id",
+        "response_id_conflict",
+        type="conflict",
+    )
 
 
 def _error_frame() -> bytes:

@@ -6,7 +6,9 @@
     RESPONSE_STORE              "sqlite" (default) or "memory" (nothing survives a restart)
     MAX_REQUEST_BYTES           largest accepted request body (16 MiB); larger gets 413
     SHUTDOWN_GRACE_SECONDS      after SIGTERM, how long responses may still run (25)
-    SSE_KEEPALIVE_INTERVAL      seconds of silence before a keep-alive comment (0: never)
+    SSE_KEEPALIVE_INTERVAL      seconds of silence before a keep-alive comment (15; 0: never);
+                                the platform cuts streams that stay silent for about 270 s
+    HISTORY_MAX_RESPONSES       longest previous_response_id chain a turn may continue (1000)
 
 FOUNDRY_* variables are set by the platform and only read here.
 """
@@ -46,7 +48,8 @@ class Settings:
     state_dir: Path | None = None
     max_body_bytes: int = 16 * 1024 * 1024
     shutdown_grace_seconds: float = 25.0
-    sse_keepalive_seconds: float = 0.0
+    sse_keepalive_seconds: float = 15.0
+    history_max_responses: int = 1000
     store: str = "sqlite"
     """Where responses are kept: "sqlite" (under state_dir) or "memory" (lost on exit)."""
     project_endpoint: str = ""
@@ -68,7 +71,10 @@ class Settings:
                 number_setting(env, "MAX_REQUEST_BYTES", 16 * 1024 * 1024, minimum=1024)
             ),
             shutdown_grace_seconds=number_setting(env, "SHUTDOWN_GRACE_SECONDS", 25.0),
-            sse_keepalive_seconds=number_setting(env, "SSE_KEEPALIVE_INTERVAL", 0.0),
+            sse_keepalive_seconds=number_setting(env, "SSE_KEEPALIVE_INTERVAL", 15.0),
+            history_max_responses=int(
+                number_setting(env, "HISTORY_MAX_RESPONSES", 1000, minimum=1)
+            ),
             store=store,
             project_endpoint=env.get("FOUNDRY_PROJECT_ENDPOINT")
             or env.get("AZURE_AI_PROJECT_ENDPOINT", ""),

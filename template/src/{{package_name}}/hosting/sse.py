@@ -33,7 +33,9 @@ class EventStream:
     """Stream the byte chunks of `chunks` as `text/event-stream`.
 
     When the client goes away, `on_disconnect` runs once; it is expected to cancel the
-    task serving this stream, which ends it quietly.
+    task serving this stream, which ends it quietly. `on_close` runs once the stream is
+    over, however it ended: even when the very first send fails, whatever the stream
+    stands for is finished there.
     """
 
     def __init__(
@@ -42,22 +44,25 @@ class EventStream:
         headers: list[tuple[bytes, bytes]],
         keepalive: float,
         on_disconnect: Callable[[], None],
+        on_close: Callable[[], None] | None = None,
     ) -> None:
         self.chunks = chunks
         self.headers = HEADERS + headers
         self.keepalive = keepalive
         self.on_disconnect = on_disconnect
+        self.on_close = on_close
         self.gone = False
         self._sending = False
         self._last_sent = 0.0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         loop = asyncio.get_running_loop()
-        await send({"type": "http.response.start", "status": 200, "headers": self.headers})
-        self._last_sent = loop.time()
-        watcher = loop.create_task(self._watch(receive))
-        keeper = loop.create_task(self._keep_alive(send)) if self.keepalive else None
+        watcher = keeper = None
         try:
+            await send({"type": "http.response.start", "status": 200, "headers": self.headers})
+            self._last_sent = loop.time()
+            watcher = loop.create_task(self._watch(receive))
+            keeper = loop.create_task(self._keep_alive(send)) if self.keepalive else None
             async for chunk in self.chunks:
                 if self.gone:
                     break
@@ -69,10 +74,14 @@ class EventStream:
                 raise
             asyncio.current_task().uncancel()  # type: ignore[union-attr]
         finally:
-            watcher.cancel()
-            if keeper is not None:
-                keeper.cancel()
-            await self.chunks.aclose()  # type: ignore[attr-defined]
+            for task in (watcher, keeper):
+                if task is not None:
+                    task.cancel()
+            try:
+                await self.chunks.aclose()  # type: ignore[attr-defined]
+            finally:
+                if self.on_close is not None:
+                    self.on_close()
 
     async def _write(self, send: Send, chunk: bytes) -> None:
         self._sending = True

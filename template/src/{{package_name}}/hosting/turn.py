@@ -95,7 +95,8 @@ class Turn:
     response_id: str = ""
     session_id: str = ""
     user_id: str | None = None
-    """`x-agent-user-id`: the platform's per-user partition key (protocol 2.0.0)."""
+    """`x-agent-user-id`: the end user's partition key (protocol 2.0.0; None locally). One
+    container serves many users: key anything you keep between turns by it."""
     foundry_call_id: str | None = None
     """`x-agent-foundry-call-id`: forward it unchanged on your own calls to Foundry."""
     manifest: Manifest | None = None
