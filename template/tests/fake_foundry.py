@@ -84,7 +84,6 @@ class Script:
     create_error: tuple[int, str, str] | None = None
     creating_polls: int = 1
     failure: tuple[str, str] | None = None  # the version ends failed with (code, message)
-    report_status: bool = True  # 2.0.0b3's backend reported no status
     endpoint_error: tuple[int, str, str] | None = None
     reply: str = "Yes, I am up."
     reply_status: str = "completed"  # or "failed": the agent's reply ends in an error
@@ -147,7 +146,7 @@ class FakeFoundry:
         version = str(len(self.versions) + 1)
         details = _version(name, version, copy.deepcopy(body.get("definition", {})))
         details.update(description=body.get("description"), metadata=body.get("metadata") or {})
-        details["status"] = "creating" if self.script.report_status else None
+        details["status"] = "creating"
         self.versions[version] = details
         self.polls[version] = 0
         return 200, _public(details)
