@@ -59,8 +59,7 @@ def resolve(given: str | None, root: Path, *, placeholder: str | None = None) ->
         return Image("", [f"{record} has no image entry; rerun the build script or pass --image"])
     if not digest:
         return check(reference)
-    match = REFERENCE.match(reference)
-    if not (isinstance(digest, str) and DIGEST.match(digest)) or not match:
+    if not (isinstance(digest, str) and DIGEST.match(digest)):
         return Image(
             reference,
             [
@@ -68,6 +67,9 @@ def resolve(given: str | None, root: Path, *, placeholder: str | None = None) ->
                 "rerun the build script or pass --image"
             ],
         )
+    match = REFERENCE.match(reference)
+    if not match:
+        return check(reference)
     # The digest names exactly the pushed bytes; a tag can be moved to another image.
     return check(f"{match['registry']}/{match['repository']}@{digest}")
 
