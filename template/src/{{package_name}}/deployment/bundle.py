@@ -4,7 +4,8 @@ The zip holds what the image holds (see Dockerfile): `agent.yaml`, the pinned de
 (`requirements.lock`, as the `requirements.txt` the service installs) and everything in
 `src/` at the top level, so `python -m <package>` run from the unpacked folder finds the
 package and the server finds `./agent.yaml`. Nothing else: no tests, caches, virtual
-environments, git data, build outputs, `.image.json`, dotfiles (`.env`) or key files.
+environments, git data, build outputs, `.image.json`, dotfiles (`.env`), key files, or
+symbolic links (they may point anywhere).
 """
 
 from __future__ import annotations
@@ -58,10 +59,10 @@ class Bundle:
         return stream
 
 
-def _shipped(path: Path) -> bool:
-    if any(part.startswith(".") or part == "__pycache__" for part in path.parts):
+def _shipped(relative: Path, path: Path) -> bool:
+    if any(part.startswith(".") or part == "__pycache__" for part in relative.parts):
         return False
-    if any(part.endswith(".egg-info") for part in path.parts):
+    if any(part.endswith(".egg-info") for part in relative.parts):
         return False
     return not path.is_symlink() and path.suffix not in (".pyc", ".pyo", *SECRET_SUFFIXES)
 
@@ -69,18 +70,21 @@ def _shipped(path: Path) -> bool:
 def contents(root: Path) -> tuple[list[tuple[str, Path]], list[str]]:
     """(name in the zip, file) for everything that ships, sorted; and the problems."""
     problems = [
-        f"{name} is missing; code deploy ships it (regenerate it as README.md says)"
-        for name in (MANIFEST_FILE, LOCK_FILE)
+        f"{name} is missing; code deploy ships it ({fix})"
+        for name, fix in (
+            (MANIFEST_FILE, "copier update --trust --defaults writes it"),
+            (LOCK_FILE, "regenerate it with the uv pip compile command in README.md"),
+        )
         if not (root / name).is_file()
     ]
     source = root / "src"
     files = [
         (path.relative_to(source).as_posix(), path)
         for path in source.rglob("*")
-        if path.is_file() and _shipped(path.relative_to(source))
+        if path.is_file() and _shipped(path.relative_to(source), path)
     ]
     if not files:
-        problems.append("src/ has no code to ship; run deploy.py from the project folder")
+        problems.append(f"{source} holds no code to ship")
     files += [(MANIFEST_FILE, root / MANIFEST_FILE), (REQUIREMENTS, root / LOCK_FILE)]
     return sorted(files), problems
 

@@ -71,10 +71,9 @@ def _data(data: str | None) -> tuple[list[str], list[str]]:
 
 
 def _auth(auth: str | None) -> tuple[dict[str, str] | None, list[str]]:
-    """--otlp-auth: the platform reads a secret and sends it in a header (HeaderTelemetryEndpointAuth).
-
-    The secret id may itself hold colons, so the header is before the first and the key after
-    the last.
+    """--otlp-auth: the platform reads a connection's secret and sends it in a header
+    (HeaderTelemetryEndpointAuth). The secret id may itself hold colons, so the header is
+    before the first and the key after the last.
     """
     if auth is None:
         return None, []
