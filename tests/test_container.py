@@ -33,7 +33,7 @@ build_seconds: list[float] = []  # of the pushed fixture, printed by the test th
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     answers = {"agent_name": "box-agent", "image_repository": REPOSITORY, "python_version": "3.11"}
-    return render(tmp_path_factory.mktemp("container") / "box-agent", answers)
+    return render(tmp_path_factory.mktemp("container") / "box-agent", answers, ref="HEAD")
 
 
 @pytest.fixture(scope="module")
@@ -113,11 +113,18 @@ def test_build_script_pushes_to_the_registry_and_records_the_digest(
 
 
 @container
-def test_deploy_dry_run_deploys_the_pushed_image(pushed: dict[str, Any], project: Path) -> None:
+def test_deploy_reads_the_pushed_digest_and_refuses_a_registry_on_this_machine(
+    pushed: dict[str, Any], project: Path
+) -> None:
     install(project)  # deploy.py's SDK
-    result = run([sys.executable, "deploy.py", "deploy", "--dry-run"], cwd=project)
-    request = json.loads(result.stdout)
-    assert request["definition"]["container_configuration"]["image"] == pushed["image"]
+    env = {**os.environ, "FOUNDRY_PROJECT_ENDPOINT": "https://acct.services.ai.azure.com/api/projects/box"}
+    command = [sys.executable, "deploy.py", "deploy", "--dry-run"]
+    result = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True, check=False)
+    by_digest = f"{pushed['registry']}/{pushed['repository']}@{pushed['digest']}"
+    assert result.returncode == 2, result.stdout
+    assert result.stderr.startswith(
+        f"error: image '{by_digest}': Foundry pulls from Azure and cannot reach {pushed['registry']} "
+    )
 
 
 @container
@@ -193,7 +200,7 @@ def test_server_in_the_image_streams_and_exits_0_on_sigterm(
 
 
 def test_cloud_build_dry_run_prints_an_amd64_acr_build(tmp_path: Path) -> None:
-    project = render(tmp_path / "proj", {"agent_name": "box-agent", "acr_name": "boxregistry"})
+    project = render(tmp_path / "proj", {"agent_name": "box-agent", "acr_name": "boxregistry"}, ref="HEAD")
     result = run(["bash", "scripts/build-and-push.sh", "--dry-run"], cwd=project)
     assert "+ az acr build --registry boxregistry --image box-agent:" in result.stdout
     assert "--platform linux/amd64" in result.stdout

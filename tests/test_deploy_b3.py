@@ -1,8 +1,11 @@
 """A rendered project's deploy.py on azure-ai-projects 2.0.0b3, the skill document's SDK line.
 
+That line talks to the first-preview backend, retired on 2026-08-20: deploy.py still
+recognises it (--dry-run prints its definition) but sends nothing, and says what to install.
+
 Needs network access to PyPI on the first run: it creates build/deploy-b3/venv with
 `uv` and installs azure-ai-projects==2.0.0b3 plus the project's own dependencies.
-Later runs reuse that venv. The deploy runs against the project's fake Foundry.
+Later runs reuse that venv. The commands run against the project's fake Foundry.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ ANSWERS = {
     "agent_name": "b3-agent",
     "description": "The b3 line",
     "model_deployment": "gpt-4o-mini",
-    "protocol_version": "1.0.0",
+    "protocol_version": "2.0.0",
     "resources": "2/4Gi",
     "code_interpreter": True,
     "mcp_servers": {"docs": "https://mcp.example.com/mcp"},
@@ -46,7 +49,7 @@ def b3_python(project: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    project = render(tmp_path_factory.mktemp("b3") / "b3-agent", ANSWERS)
+    project = render(tmp_path_factory.mktemp("b3") / "b3-agent", ANSWERS, ref="HEAD")
     results = project.parent / "results.json"
     python = b3_python(project)
     subprocess.run([str(python), str(DRIVER), str(project), "b3_agent", str(results)], check=True, timeout=300)
@@ -55,7 +58,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 EXPECTED_DEFINITION = {
     "kind": "hosted",
-    "container_protocol_versions": [{"protocol": "responses", "version": "1.0.0"}],
+    "container_protocol_versions": [{"protocol": "responses", "version": "2.0.0"}],
     "cpu": "2",
     "memory": "4Gi",
     "image": IMAGE,
@@ -65,62 +68,41 @@ EXPECTED_DEFINITION = {
     ],
     "environment_variables": {"LOG_LEVEL": "info", "MODEL_DEPLOYMENT_NAME": "gpt-4o-mini"},
 }
+RETIRED = (
+    "error: azure-ai-projects 2.0.0b3 talks to the first-preview backend, retired on 2026-08-20; "
+    'nothing was sent: pip install -e ".[deploy]"  (azure-ai-projects>=2.10,<3)\n'
+)
 
 
 def test_the_b3_sdk_is_the_one_installed(report) -> None:
     assert report["sdk"] == "2.0.0b3"
 
 
-def test_b3_sends_image_based_hosted_definition(report) -> None:
-    deploy = report["deploy"]
-    assert deploy["code"] == 0, deploy["stderr"]
-    create = deploy["requests"][0]
-    assert (create["method"], create["path"]) == (
-        "POST",
-        "/api/projects/demo/agents/b3-agent/versions",
-    )
-    assert create["query"] == {"api-version": "2025-11-15-preview"}
-    assert create["headers"]["Authorization"] == "Bearer test-token"
-    assert create["body"] == {"definition": EXPECTED_DEFINITION, "description": "The b3 line"}
-    assert "container_configuration" not in create["body"]["definition"]
-
-
-def test_b3_waits_until_active_and_skips_endpoint_steps(report) -> None:
-    deploy = report["deploy"]
-    methods = [(r["method"], r["path"].rsplit("/", 2)[-2:]) for r in deploy["requests"]]
-    assert methods == [
-        ("POST", ["b3-agent", "versions"]),
-        ("GET", ["versions", "1"]),
-        ("GET", ["versions", "1"]),
-    ]
-    assert "b3-agent version 1 is active" in deploy["stdout"]
-    assert "no routing or smoke request" in deploy["stdout"]
-
-
-def test_b3_dry_run_matches_what_it_sends(report) -> None:
+def test_b3_dry_run_still_prints_the_image_based_definition(report) -> None:
     dry_run = report["dry_run"]
-    assert dry_run["code"] == 0 and dry_run["requests"] == []
-    assert json.loads(dry_run["stdout"]) == report["deploy"]["requests"][0]["body"]
+    assert dry_run["code"] == 0, dry_run["stderr"]
+    assert dry_run["requests"] == []
+    assert json.loads(dry_run["stdout"]) == {"definition": EXPECTED_DEFINITION, "description": "The b3 line"}
+    target = f"POST {dry_run['endpoint']}/agents/b3-agent/versions?api-version=2025-11-15-preview\n"
+    assert target in dry_run["stderr"]
     assert "tools are not part" not in dry_run["stderr"]
 
 
-def test_b3_backend_without_status_counts_as_created(report) -> None:
-    no_status = report["no_status"]
-    assert no_status["code"] == 0, no_status["stderr"]
-    assert json.loads(no_status["stdout"])["status"] is None
-    assert [r["method"] for r in no_status["requests"]] == ["POST"]
+@pytest.mark.parametrize("scenario", ["deploy", "versions", "show", "delete", "invoke"])
+def test_every_live_call_on_b3_exits_2_and_sends_nothing(report, scenario) -> None:
+    result = report[scenario]
+    assert (result["code"], result["stdout"], result["stderr"]) == (2, "", RETIRED)
+    assert result["requests"] == []
 
 
-def test_b3_failure_names_cause_and_fix(report) -> None:
-    failed = report["image_error"]
-    assert failed["code"] == 1
-    assert "authentication-as-ARM" in failed["stderr"] and "Traceback" not in failed["stderr"]
+def test_the_library_refuses_to_connect_on_b3(report) -> None:
+    assert report["dry_run"]["connect"] == f"Refused: {RETIRED.removeprefix('error: ').rstrip()}"
 
 
-def test_b3_invoke_names_the_sdk_to_install(report) -> None:
-    invoke = report["invoke"]
-    assert invoke["code"] == 1 and invoke["requests"] == []
-    assert invoke["stderr"] == (
-        "error: invoke: azure-ai-projects 2.0.0b3 predates agent endpoints; for routing, the "
-        'smoke request and invoke, pip install "azure-ai-projects>=2.10,<3"\n'
+def test_code_deploy_names_the_sdk_it_needs(report) -> None:
+    result = report["code_dry_run"]
+    assert result["code"] == 2 and result["requests"] == []
+    assert result["stderr"] == (
+        'error: --code needs azure-ai-projects 2.10 or later; pip install -e ".[deploy]"  '
+        "(azure-ai-projects>=2.10,<3)\n"
     )

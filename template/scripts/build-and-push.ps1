@@ -19,7 +19,8 @@ docker, podman or buildah (default: the first of them that works).
 .PARAMETER Registry
 Push to this registry host instead of an ACR (implies -Local; log in to it yourself).
 .PARAMETER DryRun
-Print what would run; run nothing.
+Print what would run; run nothing. Works before the registry exists, with a marked
+placeholder for it.
 .PARAMETER BuildArgs
 After --: passed on to the build, e.g. -- --build-arg BASE_IMAGE=python:3.12-slim
 
@@ -112,8 +113,12 @@ if ($Registry) { $Local = $true; $Acr = '' }
 elseif (-not $Acr) { $Acr = Get-RegistrySetting acr_name }
 if (-not $Repository) { $Repository = Get-RegistrySetting image_repository }
 if (-not $Tag) { $Tag = Get-DefaultTag }
+$noRegistry = "no registry set: run 'copier update --trust --defaults -d acr_name=<name>', or pass -Acr <name>"
 if (-not $Registry -and -not $Acr) {
-    Fail "no registry set: run 'copier update --trust --defaults -d acr_name=<name>', or pass -Acr <name>"
+    if (-not $DryRun) { Fail $noRegistry }
+    # A preview before the registry exists: a marked stand-in for its name.
+    $Acr = 'REGISTRY-NOT-SET'
+    Write-Host "(dry run: $Acr stands for the registry; $noRegistry)"
 }
 if (-not $Repository) {
     Fail 'no image repository: set registry.image_repository in agent.yaml, or pass -Repository'

@@ -4,7 +4,8 @@
 #
 #   scripts/build-and-push.sh             build in Azure with `az acr build` (no local engine)
 #   scripts/build-and-push.sh --local     build here with docker, podman or buildah, then push
-#   scripts/build-and-push.sh --dry-run   print what would run; run nothing
+#   scripts/build-and-push.sh --dry-run   print what would run; run nothing (works before the
+#                                         registry exists, with a marked placeholder for it)
 #
 # Options:
 #   --acr NAME          the registry (default: $ACR_NAME, else registry.acr_name in agent.yaml)
@@ -17,6 +18,8 @@
 set -euo pipefail
 # shellcheck source=manifest.sh
 source "$(dirname "$0")/manifest.sh"
+
+PLACEHOLDER_ACR=REGISTRY-NOT-SET
 
 fail() {
     echo "error: $*" >&2
@@ -171,10 +174,14 @@ done
 [[ -n $acr || -n $host ]] || acr="$(manifest_registry acr_name)"
 [[ -n $repository ]] || repository="$(manifest_registry image_repository)"
 [[ -n $tag ]] || tag="$(default_tag)"
+no_registry="no registry set: run 'copier update --trust --defaults -d acr_name=<name>', or pass --acr <name>"
 if [[ -n $host ]]; then
     acr="" # another registry: no az at all
 elif [[ -z $acr ]]; then
-    fail "no registry set: run 'copier update --trust --defaults -d acr_name=<name>', or pass --acr <name>"
+    ((dry_run)) || fail "$no_registry"
+    # A preview before the registry exists: a marked stand-in for its name.
+    acr=$PLACEHOLDER_ACR
+    echo "(dry run: $PLACEHOLDER_ACR stands for the registry; $no_registry)"
 fi
 [[ -n $repository ]] \
     || fail "no image repository: set registry.image_repository in agent.yaml, or pass --repository"

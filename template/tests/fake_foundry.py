@@ -1,7 +1,8 @@
 """A fake of the Foundry agents REST API on 127.0.0.1, for deploy.py's tests.
 
 It speaks the wire format azure-ai-projects and openai send and read
-(https, JSON, SSE), records every request, and plays scripted outcomes. It serves
+(https, JSON, multipart/form-data, SSE), records every request, and plays scripted
+outcomes. It serves
 TLS with a throwaway certificate because azure-core refuses bearer tokens over
 plain http; `trust()` points the sync clients at it through SSL_CERT_FILE and
 REQUESTS_CA_BUNDLE, and `client_options` the async one.
@@ -9,7 +10,11 @@ REQUESTS_CA_BUNDLE, and `client_options` the async one.
 
 from __future__ import annotations
 
+import copy
 import datetime
+import email.parser
+import email.policy
+import hashlib
 import ipaddress
 import json
 import ssl
@@ -51,14 +56,25 @@ class AsyncStaticTokenCredential:
 
 
 @dataclass
+class Part:
+    """One part of a multipart/form-data body."""
+
+    name: str
+    filename: str | None
+    content_type: str
+    data: bytes
+
+
+@dataclass
 class Recorded:
-    """One request as the fake received it."""
+    """One request as the fake received it; a multipart body's JSON part is its body."""
 
     method: str
     path: str
     query: dict[str, str]
     headers: dict[str, str]
     body: Any
+    parts: list[Part] = field(default_factory=list)
 
 
 @dataclass
@@ -68,12 +84,12 @@ class Script:
     create_error: tuple[int, str, str] | None = None
     creating_polls: int = 1
     failure: tuple[str, str] | None = None  # the version ends failed with (code, message)
-    report_status: bool = True  # 2.0.0b3's backend reported no status
     endpoint_error: tuple[int, str, str] | None = None
     reply: str = "Yes, I am up."
     reply_status: str = "completed"  # or "failed": the agent's reply ends in an error
     page_size: int = 2
     sessions: bool = False  # versions have sessions: delete needs force
+    agent_state: str = "enabled"  # AgentDetails.state: whether the agent endpoint takes requests
 
 
 @dataclass
@@ -117,7 +133,8 @@ class FakeFoundry:
     def add_version(self, name: str, status: str = "active", image: str = "r.io/a:1") -> str:
         """A version that exists before the test (for versions, show and delete)."""
         version = str(len(self.versions) + 1)
-        self.versions[version] = _version(name, version, {"kind": "hosted", "image": image})
+        definition = {"kind": "hosted", "container_configuration": {"image": image}}
+        self.versions[version] = _version(name, version, definition)
         self.versions[version]["status"] = status
         return version
 
@@ -127,12 +144,45 @@ class FakeFoundry:
         if self.script.create_error:
             return _error(*self.script.create_error)
         version = str(len(self.versions) + 1)
-        details = _version(name, version, body.get("definition", {}))
+        details = _version(name, version, copy.deepcopy(body.get("definition", {})))
         details.update(description=body.get("description"), metadata=body.get("metadata") or {})
-        details["status"] = "creating" if self.script.report_status else None
+        details["status"] = "creating"
         self.versions[version] = details
         self.polls[version] = 0
         return 200, _public(details)
+
+    def create_from_code(
+        self, name: str, headers: Any, parts: list[Part]
+    ) -> tuple[int, Any, dict[str, Any] | None]:
+        """POST .../versions as multipart: a JSON `metadata` part and the `code` zip."""
+        by_name = {part.name: part for part in parts}
+        if set(by_name) != {"metadata", "code"} or len(parts) != 2:
+            return *_error(400, "invalid_payload", "expected parts: metadata and code"), None
+        metadata = json.loads(by_name["metadata"].data)
+        digest = hashlib.sha256(by_name["code"].data).hexdigest()
+        if headers.get("x-ms-code-zip-sha256") != digest:
+            return *_error(400, "invalid_payload", "x-ms-code-zip-sha256 does not match"), metadata
+        status, details = self.create(name, metadata)
+        if status == 200:
+            # The service records the hash of the zip it received (read-only content_hash).
+            code = self.versions[details["version"]]["definition"]["code_configuration"]
+            code["content_hash"] = digest
+            details = _public(self.versions[details["version"]])
+        return status, details, metadata
+
+    def agent(self, name: str) -> tuple[int, Any]:
+        """GET /agents/{name}: AgentDetails, with the latest version."""
+        if not self.versions:
+            return _error(404, "not_found", f"Agent '{name}' not found")
+        latest = self.versions[max(self.versions, key=int)]
+        return 200, {
+            "object": "agent",
+            "id": name,
+            "name": name,
+            "state": self.script.agent_state,
+            "configuration_state": self.script.agent_state,
+            "versions": {"latest": _public(latest)},
+        }
 
     def get(self, version: str) -> tuple[int, Any]:
         details = self.versions.get(version)
@@ -235,24 +285,42 @@ def _handler(fake: FakeFoundry) -> type[BaseHTTPRequestHandler]:
         def log_message(self, format: str, *args: Any) -> None:  # quiet
             pass
 
+        def _read(self) -> bytes:
+            if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                chunks = []
+                while size := int(self.rfile.readline().split(b";")[0], 16):
+                    chunks.append(self.rfile.read(size))
+                    self.rfile.readline()
+                self.rfile.readline()  # the blank line after the last chunk
+                return b"".join(chunks)
+            length = int(self.headers.get("Content-Length") or 0)
+            return self.rfile.read(length) if length else b""
+
         def _serve(self) -> None:
             url = urlsplit(self.path)
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            body = json.loads(raw) if raw else None
+            raw = self._read()
+            content_type = self.headers.get("Content-Type", "")
+            parts = _multipart(content_type, raw) if content_type.startswith("multipart/") else []
+            body = json.loads(raw) if raw and not parts else None
             query = {k: v[-1] for k, v in parse_qs(url.query).items()}
-            fake.requests.append(
-                Recorded(self.command, url.path, query, dict(self.headers.items()), body)
+            recorded = Recorded(
+                self.command, url.path, query, dict(self.headers.items()), body, parts
             )
+            fake.requests.append(recorded)
             if self.headers.get("Authorization") != f"Bearer {TOKEN}":
                 return self._json(
                     *_error(401, "unauthorized", "Access token is missing or invalid")
                 )
-            parts = url.path.removeprefix(PROJECT).strip("/").split("/")
+            route = url.path.removeprefix(PROJECT).strip("/").split("/")
             stream = isinstance(body, dict) and body.get("stream")
-            match self.command, parts:
+            match self.command, route:
+                case "POST", ["agents", name, "versions"] if parts:
+                    status, answer, recorded.body = fake.create_from_code(name, self.headers, parts)
+                    self._json(status, answer)
                 case "POST", ["agents", name, "versions"]:
                     self._json(*fake.create(name, body))
+                case "GET", ["agents", name]:
+                    self._json(*fake.agent(name))
                 case "GET", ["agents", _, "versions"]:
                     self._json(*fake.page(query))
                 case "GET", ["agents", _, "versions", version]:
@@ -307,6 +375,27 @@ def _handler(fake: FakeFoundry) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(data)
 
     return Handler
+
+
+def _multipart(content_type: str, raw: bytes) -> list[Part]:
+    """The parts of a multipart/form-data body (RFC 7578), split on the boundary byte for byte."""
+    header = email.parser.HeaderParser(policy=email.policy.HTTP)
+    boundary = header.parsestr(f"Content-Type: {content_type}\r\n\r\n").get_param("boundary")
+    parts = []
+    for chunk in raw.split(b"--" + boundary.encode())[1:]:
+        if chunk.startswith(b"--"):  # the closing delimiter
+            break
+        head, _, data = chunk.removeprefix(b"\r\n").partition(b"\r\n\r\n")
+        headers = header.parsestr(head.decode("utf-8") + "\r\n\r\n")
+        parts.append(
+            Part(
+                name=str(headers.get_param("name", header="content-disposition")),
+                filename=headers.get_filename(),
+                content_type=headers.get_content_type(),
+                data=data.removesuffix(b"\r\n"),
+            )
+        )
+    return parts
 
 
 def _sse(kind: str, data: dict[str, Any]) -> bytes:

@@ -281,7 +281,7 @@ def test_a_refused_key_fails_the_response_with_what_to_fix(
     _, failed = failed_stream(client, "hi")
     assert failed.status == "failed"
     assert failed.error.code == AUTH
-    assert "Azure AI User role" in failed.error.message
+    assert "Foundry User role" in failed.error.message
 
     fake.script(Fail(401, "invalid_api_key", "Access denied"))
     response = client.responses.create(model="m", input="hi")

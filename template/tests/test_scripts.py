@@ -185,6 +185,21 @@ def test_dry_run_prints_the_cloud_build_and_runs_nothing(project: Path) -> None:
     assert not (project / ".image.json").exists()
 
 
+def test_dry_run_before_a_registry_exists_previews_with_a_marked_placeholder(
+    project: Path,
+) -> None:
+    (project / "agent.yaml").write_text(REGISTRY_YAML.format(acr="''"), encoding="utf-8")
+    result, calls = script(project, "build-and-push.sh", "--dry-run", "--tag", "t1")
+    assert result.returncode == 0, result.stderr
+    assert calls == []
+    assert "(dry run: REGISTRY-NOT-SET stands for the registry; no registry set: run " in (
+        result.stdout
+    )
+    assert "+ az acr build --registry REGISTRY-NOT-SET --image shop/my-agent:t1" in result.stdout
+    assert "would record registry-not-set.azurecr.io/shop/my-agent:t1" in result.stdout
+    assert not (project / ".image.json").exists()
+
+
 @pytest.mark.skipif(not shutil.which("git"), reason="needs git")
 def test_default_tag_is_utc_time_and_git_short_sha(project: Path) -> None:
     git = [
@@ -282,6 +297,31 @@ def test_powershell_twin_dry_run_prints_the_same_cloud_build(project: Path) -> N
     assert "+ az acr build --registry myacr --image shop/my-agent:t1" in result.stdout
     assert "--platform linux/amd64" in result.stdout
     assert "would record myacr.azurecr.io/shop/my-agent:t1" in result.stdout
+
+
+@pytest.mark.skipif(not shutil.which("pwsh"), reason="needs PowerShell 7 (pwsh)")
+def test_powershell_twin_dry_run_previews_before_a_registry_exists(project: Path) -> None:
+    (project / "agent.yaml").write_text(REGISTRY_YAML.format(acr="''"), encoding="utf-8")
+    result = subprocess.run(
+        [
+            shutil.which("pwsh") or "pwsh",
+            "-NoProfile",
+            "-File",
+            str(project / "scripts" / "build-and-push.ps1"),
+            "-DryRun",
+            "-Tag",
+            "t1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "ACR_NAME": ""},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "REGISTRY-NOT-SET stands for the registry" in result.stdout
+    assert "+ az acr build --registry REGISTRY-NOT-SET --image shop/my-agent:t1" in result.stdout
+    assert "would record registry-not-set.azurecr.io/shop/my-agent:t1" in result.stdout
 
 
 @pytest.mark.skipif(not shutil.which("pwsh"), reason="needs PowerShell 7 (pwsh)")

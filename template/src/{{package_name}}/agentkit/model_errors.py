@@ -50,8 +50,9 @@ def model_error(error: Exception, settings: ModelSettings, response_id: str = ""
     if isinstance(error, (openai.AuthenticationError, openai.PermissionDeniedError)):
         return AgentError(
             "model_auth_failed",
-            f"The {where} refused the agent's credentials (HTTP {error.status_code}); give the "
-            "agent's identity the Azure AI User role on the project (locally: `az login`)",
+            f"The {where} refused the credentials (HTTP {error.status_code}); locally, "
+            "`az login` as a user with the Foundry User role on the project; hosted, the "
+            "agent's identity needs no role for the project's own models: check the endpoint",
         )
     if isinstance(error, openai.NotFoundError):
         return AgentError(

@@ -1,7 +1,7 @@
 """The version lifecycle with the async client (azure.ai.projects.aio), for your own code.
 
 Use `async with connect(endpoint) as client:` then, for example,
-`await deploy(client, manifest.name, build(manifest, image, line(), {}))`.
+`await deploy(client, manifest.name, build(manifest, line(), {}, image=image))`.
 """
 
 from __future__ import annotations
@@ -15,13 +15,12 @@ from .definition import Request
 from .lifecycle import (
     SMOKE_INPUT,
     Progress,
-    b3_unsupported,
     check_settled,
     route_body,
     smoke_text,
     status,
 )
-from .sdk import line
+from .sdk import refuse_retired
 
 
 def connect(endpoint: str, credential: Any | None = None, **options: Any) -> Any:
@@ -30,6 +29,7 @@ def connect(endpoint: str, credential: Any | None = None, **options: Any) -> Any
     Use it with `async with`; a credential you pass stays yours to close. `options` go to
     azure-core (e.g. connection_verify=<CA file>, retry_total=...).
     """
+    refuse_retired()  # the 2.0.0b3 line's backend is gone: send nothing
     from azure.ai.projects.aio import AIProjectClient
 
     if credential is None:
@@ -40,12 +40,22 @@ def connect(endpoint: str, credential: Any | None = None, **options: Any) -> Any
 
 
 async def create(client: Any, name: str, request: Request) -> Any:
-    """Create a version of the agent; returns its AgentVersionDetails."""
+    """Create a version of the agent (from an image or, with request.code, a zip); returns its
+    AgentVersionDetails."""
+    fields = {
+        "description": request.description or None,
+        "metadata": request.metadata or None,
+    }
+    if request.code is not None:
+        return await client.agents.create_version_from_code(
+            name,
+            definition=request.definition,
+            code=request.code.stream(),
+            code_zip_sha256=request.code.sha256,
+            **fields,
+        )
     return await client.agents.create_version(
-        agent_name=name,
-        definition=request.definition,
-        description=request.description or None,
-        metadata=request.metadata or None,
+        agent_name=name, definition=request.definition, **fields
     )
 
 
@@ -84,22 +94,18 @@ async def deploy(
     """Create a version, wait until it is active, then send all traffic to it."""
     created = await create(client, name, request)
     details = await wait(client, created, timeout=timeout, poll=poll, progress=progress)
-    if route_traffic and line() != "b3":
+    if route_traffic:
         await route(client, name, details["version"])
     return details
 
 
 async def route(client: Any, name: str, version: str) -> None:
     """Send all of the agent endpoint's traffic to one version."""
-    if line() == "b3":
-        raise b3_unsupported("routing")
     await client.agents.update_details(name, route_body(version))
 
 
 async def smoke(client: Any, name: str) -> str:
     """One request through the agent endpoint; returns the reply's text."""
-    if line() == "b3":
-        raise b3_unsupported("the smoke request")
     openai = client.get_openai_client(agent_name=name)
     async with openai:
         return smoke_text((await openai.responses.create(input=SMOKE_INPUT)).output_text)
@@ -115,19 +121,22 @@ async def show(client: Any, name: str, version: str) -> Any:
     return await client.agents.get_version(agent_name=name, agent_version=version)
 
 
+async def agent(client: Any, name: str) -> Any:
+    """The agent's details (AgentDetails): its state, enabled or disabled, and its endpoint."""
+    return await client.agents.get(name)
+
+
 async def delete(client: Any, name: str, version: str, *, force: bool = False) -> Any:
-    """Delete one version; `force` also ends its sessions (2.3+)."""
-    # Only send force when asked: 2.0.0b3's delete_version has no such parameter.
-    extra = {"force": True} if force else {}
-    return await client.agents.delete_version(agent_name=name, agent_version=version, **extra)
+    """Delete one version; `force` also ends its sessions."""
+    return await client.agents.delete_version(
+        agent_name=name, agent_version=version, force=force or None
+    )
 
 
 async def invoke(
     client: Any, name: str, text: str, previous: str | None = None
 ) -> AsyncIterator[str | dict[str, Any]]:
     """Stream a reply: text deltas, then {"id": ..., "status": ...} of the response."""
-    if line() == "b3":
-        raise b3_unsupported("invoke")
     openai = client.get_openai_client(agent_name=name)
     extra = {"previous_response_id": previous} if previous else {}
     async with openai:

@@ -24,11 +24,14 @@ PROBE_FIX = (
 )
 SESSION_FIX = (
     "the agent session is not ready yet (cold start); retry in 15-30 s, and if it persists use "
-    "at least 1 CPU / 2Gi and check the agent identity's roles"
+    "at least 1 CPU / 2Gi and read the container logs"
 )
+# The agent identity reaches the project's models and session storage with no role assigned;
+# only access beyond those defaults needs one (Foundry User, formerly Azure AI User).
 IDENTITY_FIX = (
-    "give the agent's identity the Azure AI User role on the Foundry account "
-    "(deploy.py show <version> prints its principal id) and check MODEL_DEPLOYMENT_NAME"
+    "check MODEL_DEPLOYMENT_NAME; the agent's identity reaches the project's models and session "
+    "storage with no role, anything else needs its own role (e.g. Foundry User on another "
+    "account; deploy.py show <version> prints the principal id)"
 )
 
 # (text found in an error code or message, what it means and the fix), first match wins.
@@ -40,8 +43,7 @@ KNOWN: tuple[tuple[str, str], ...] = (
     ("session_not_ready", SESSION_FIX),
     (
         "unsupported responses protocol version",
-        "the service rejected the protocol version; set protocol_version in agent.yaml "
-        "to 1.0.0 or 2.0.0",
+        "the service rejected the protocol version; set protocol_version: 2.0.0 in agent.yaml",
     ),
     (
         "preview_feature_required",
@@ -55,8 +57,8 @@ KNOWN: tuple[tuple[str, str], ...] = (
 BY_STATUS: dict[int, str] = {
     401: "the endpoint rejected your sign-in; run `az login` for the project's tenant and retry",
     403: (
-        "your identity may not manage agents in this project; ask for the Azure AI User role "
-        "on the Foundry project"
+        "your identity may not manage agents in this project; ask for the Foundry User role "
+        "(formerly Azure AI User) on the Foundry project"
     ),
     404: (
         "not found; check the endpoint (https://<account>.services.ai.azure.com/api/projects/"
@@ -71,6 +73,10 @@ BY_STATUS: dict[int, str] = {
 
 class DeployError(Exception):
     """An expected failure: the message is one line with its cause and fix."""
+
+
+class Refused(DeployError):
+    """Refused before anything was sent (deploy.py exits 2)."""
 
 
 def known(code: str, message: str) -> str | None:

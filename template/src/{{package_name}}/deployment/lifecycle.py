@@ -9,10 +9,6 @@ from .errors import DeployError, known, one_line
 
 Progress = Callable[[str, str, float], None]  # (version, status, seconds elapsed)
 SMOKE_INPUT = "Reply with one short sentence: are you up?"
-B3_ENDPOINT_NOTE = (
-    "azure-ai-projects 2.0.0b3 predates agent endpoints; for routing, the smoke request and "
-    'invoke, pip install "azure-ai-projects>=2.10,<3"'
-)
 
 
 def route_body(version: str) -> dict[str, Any]:
@@ -27,7 +23,7 @@ def route_body(version: str) -> dict[str, Any]:
 
 
 def status(details: Any) -> str | None:
-    """The version's status; None when the service reports none (2.0.0b3's backend)."""
+    """The version's status; None when the service reports none (counted as created)."""
     value = details.get("status")
     return str(value) if value is not None else None
 
@@ -62,8 +58,3 @@ def smoke_text(output_text: str) -> str:
             "and read the container logs"
         )
     return one_line(output_text, 200)
-
-
-def b3_unsupported(what: str) -> DeployError:
-    """The message for endpoint operations on the 2.0.0b3 line."""
-    return DeployError(f"{what}: {B3_ENDPOINT_NOTE}")

@@ -9,9 +9,17 @@ from typing import Any, TextIO
 
 
 def _image(definition: Any) -> str:
-    definition = definition or {}
-    container = definition.get("container_configuration") or {}
-    return str(container.get("image") or definition.get("image") or "")
+    container = (definition or {}).get("container_configuration") or {}
+    return str(container.get("image") or "")
+
+
+def _code(definition: Any) -> str:
+    """A code version's runtime and the hash of its zip (which the service records)."""
+    code = (definition or {}).get("code_configuration") or {}
+    if not code:
+        return ""
+    digest = code.get("content_hash")
+    return f"{code.get('runtime')}" + (f" sha256:{digest[:12]}" if digest else "")
 
 
 def summary(details: Any) -> dict[str, Any]:
@@ -29,6 +37,7 @@ def summary(details: Any) -> dict[str, Any]:
         "version": details.get("version"),
         "status": details.get("status"),
         "image": _image(details.get("definition")),
+        "code": _code(details.get("definition")),
         "created_at": created,
         "principal_id": identity.get("principal_id"),
     }
@@ -46,6 +55,14 @@ def table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> str:
     lines = [[c.upper() for c in columns], *cells]
     return "\n".join(
         "  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip() for line in lines
+    )
+
+
+def fields(record: dict[str, Any]) -> str:
+    """One `name  value` line per field, names aligned."""
+    width = max(map(len, record))
+    return "\n".join(
+        f"{key:<{width}}  {'-' if value in (None, '') else value}" for key, value in record.items()
     )
 
 

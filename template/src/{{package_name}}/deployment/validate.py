@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Mapping
-from pathlib import Path
 
 ENDPOINT_VARIABLES = ("FOUNDRY_PROJECT_ENDPOINT", "AZURE_AI_PROJECT_ENDPOINT")
 ENDPOINT = re.compile(r"^https://[^\s/?#@]+/api/projects/[^\s/?#]+/?$")
 ENDPOINT_FORM = "https://<account>.services.ai.azure.com/api/projects/<project>"
-IMAGE_RECORD = ".image.json"
-# registry host (with a dot, a port or localhost) / repository [:tag] [@sha256:digest]
-IMAGE = re.compile(
-    r"^(?P<registry>(?:[a-z0-9-]+\.)+[a-z0-9-]+(?::\d+)?|localhost(?::\d+)?|[a-z0-9-]+:\d+)"
-    r"/(?P<repository>[a-z0-9]+(?:(?:[._-]|__)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._-]|__)[a-z0-9]+)*)*)"
-    r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?"
-    r"(?:@(?P<digest>sha256:[a-f0-9]{64}))?$"
-)
 METADATA_PAIRS, METADATA_KEY, METADATA_VALUE = 16, 64, 512
+BLOCKED_PROTOCOL = "1.0.0"
+# SessionConfiguration.idle_timeout_seconds. The REST API (azure-ai-projects 2.10.0, generated
+# from the service's spec) says 120-14400; azd's azure.yaml schema says 300-3600. Which one the
+# service enforces is unverified: deploy.py talks to the REST API, so it checks the API's range.
+IDLE_TIMEOUT_RANGE = (120, 14400)
 
 
 def endpoint(given: str | None) -> tuple[str, list[str]]:
@@ -32,40 +27,6 @@ def endpoint(given: str | None) -> tuple[str, list[str]]:
     if not ENDPOINT.match(value):
         return value, [f"endpoint '{value}' is not a project endpoint; use {ENDPOINT_FORM}"]
     return value.rstrip("/"), []
-
-
-def image(given: str | None, root: Path) -> tuple[str, list[str], list[str]]:
-    """The image reference from --image or the build record: (image, problems, warnings)."""
-    if not given:
-        record = root / IMAGE_RECORD
-        try:
-            given = json.loads(record.read_text(encoding="utf-8"))["image"]
-        except FileNotFoundError:
-            return (
-                "",
-                [f"no image: run the build script (writes {IMAGE_RECORD}) or pass --image"],
-                [],
-            )
-        except (OSError, ValueError, KeyError, TypeError):
-            return "", [f"{record} has no image entry; rerun the build script or pass --image"], []
-    reference = str(given)
-    match = IMAGE.match(reference)
-    if not match:
-        return (
-            reference,
-            [
-                f"image '{reference}' is not a full reference; use <registry>/<repository>:<tag> "
-                "(e.g. myacr.azurecr.io/my-agent:20261101T1200)"
-            ],
-            [],
-        )
-    warnings = []
-    if not match["digest"] and match["tag"] in (None, "latest"):
-        warnings.append(
-            f"image '{reference}' uses the 'latest' tag: a new version may not pick up your "
-            "new image; push a unique tag (the build script does)"
-        )
-    return reference, [], warnings
 
 
 def metadata(pairs: Mapping[str, str]) -> list[str]:
@@ -95,3 +56,21 @@ def metadata_pairs(items: list[str]) -> tuple[dict[str, str], list[str]]:
         else:
             pairs[key.strip()] = value
     return pairs, problems
+
+
+def protocol(version: str) -> list[str]:
+    """Problems with the protocol version agent.yaml declares."""
+    if version == BLOCKED_PROTOCOL:
+        return [
+            f"protocol_version {version}: the platform blocks protocol 1.0.0 since 2026-07-31; "
+            "set protocol_version: 2.0.0 in agent.yaml"
+        ]
+    return []
+
+
+def idle_timeout(seconds: int | None) -> list[str]:
+    """Problems with --idle-timeout."""
+    low, high = IDLE_TIMEOUT_RANGE
+    if seconds is not None and not low <= seconds <= high:
+        return [f"--idle-timeout {seconds}: use {low}-{high} seconds (the service default is 900)"]
+    return []
