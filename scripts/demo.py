@@ -81,6 +81,7 @@ def main() -> None:
             "--trust",
             "--defaults",
             "--quiet",
+            "--vcs-ref=HEAD",  # this checkout as it is, not its latest release tag
             "-d",
             "agent_name=demo-agent",
             "-d",

@@ -24,16 +24,15 @@ def copier(*args: str, cwd: Path | None = None, check: bool = True) -> subproces
     return result
 
 
-def render(dst: Path, answers: Mapping[str, Any] | None = None, src: Path = TEMPLATE, ref: str | None = None) -> Path:
+def render(dst: Path, answers: Mapping[str, Any] | None = None, src: Path = TEMPLATE, ref: str = "HEAD") -> Path:
     """`copier copy --trust --defaults` with the answers given as a data file.
 
-    Without `ref` Copier renders the template's latest tag; `ref="HEAD"` renders this checkout
-    as it is, uncommitted changes included.
+    `ref="HEAD"` (the default) renders the checkout as it is, uncommitted changes included;
+    without `--vcs-ref` Copier would render the template's latest release tag instead.
     """
     data = dst.parent / f"{dst.name}-answers.yml"
     data.write_text(yaml.safe_dump(dict(answers or {})), encoding="utf-8")
-    at = ["--vcs-ref", ref] if ref else []
-    copier("copy", "--trust", "--defaults", "--quiet", *at, "--data-file", str(data), str(src), str(dst))
+    copier("copy", "--trust", "--defaults", "--quiet", "--vcs-ref", ref, "--data-file", str(data), str(src), str(dst))
     return dst
 
 

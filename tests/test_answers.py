@@ -138,6 +138,7 @@ def test_bad_answer_fails_with_its_message_and_leaves_nothing(
         "--trust",
         "--defaults",
         "--quiet",
+        "--vcs-ref=HEAD",
         "--data-file",
         str(data),
         str(TEMPLATE),
@@ -182,7 +183,7 @@ def test_empty_registry_is_allowed_at_copy_time(tmp_path: Path) -> None:
 
 def test_copy_without_trust_exits_4_and_writes_nothing(tmp_path: Path) -> None:
     dst = tmp_path / "project"
-    result = copier("copy", "--defaults", "--quiet", str(TEMPLATE), str(dst), check=False)
+    result = copier("copy", "--defaults", "--quiet", "--vcs-ref=HEAD", str(TEMPLATE), str(dst), check=False)
     assert result.returncode == 4
     assert "unsafe" in result.stderr
     assert not dst.exists()

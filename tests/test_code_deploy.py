@@ -39,7 +39,7 @@ print(zipped.runtime)
 def unpacked(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The zip, unpacked into a folder that holds nothing else."""
     base = tmp_path_factory.mktemp("code")
-    project = render(base / "zip-agent", {"agent_name": "zip-agent"}, ref="HEAD")
+    project = render(base / "zip-agent", {"agent_name": "zip-agent"})
     archive = base / "zip-agent.zip"
     env = {"PYTHONPATH": str(project / "src"), "PYTHONDONTWRITEBYTECODE": "1"}
     runtime = run([sys.executable, "-c", BUILD, str(archive)], cwd=project, env=env).stdout.strip()

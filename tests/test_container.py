@@ -33,7 +33,7 @@ build_seconds: list[float] = []  # of the pushed fixture, printed by the test th
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     answers = {"agent_name": "box-agent", "image_repository": REPOSITORY, "python_version": "3.11"}
-    return render(tmp_path_factory.mktemp("container") / "box-agent", answers, ref="HEAD")
+    return render(tmp_path_factory.mktemp("container") / "box-agent", answers)
 
 
 @pytest.fixture(scope="module")
@@ -200,7 +200,7 @@ def test_server_in_the_image_streams_and_exits_0_on_sigterm(
 
 
 def test_cloud_build_dry_run_prints_an_amd64_acr_build(tmp_path: Path) -> None:
-    project = render(tmp_path / "proj", {"agent_name": "box-agent", "acr_name": "boxregistry"}, ref="HEAD")
+    project = render(tmp_path / "proj", {"agent_name": "box-agent", "acr_name": "boxregistry"})
     result = run(["bash", "scripts/build-and-push.sh", "--dry-run"], cwd=project)
     assert "+ az acr build --registry boxregistry --image box-agent:" in result.stdout
     assert "--platform linux/amd64" in result.stdout

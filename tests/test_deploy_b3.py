@@ -49,7 +49,7 @@ def b3_python(project: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    project = render(tmp_path_factory.mktemp("b3") / "b3-agent", ANSWERS, ref="HEAD")
+    project = render(tmp_path_factory.mktemp("b3") / "b3-agent", ANSWERS)
     results = project.parent / "results.json"
     python = b3_python(project)
     subprocess.run([str(python), str(DRIVER), str(project), "b3_agent", str(results)], check=True, timeout=300)
