@@ -302,7 +302,7 @@ def test_a_model_failing_after_text_and_a_tool_call_fails_the_response(
     )
     events, failed = failed_stream(client, "Weather in Paris?")
     assert len(fake.requests) == 3  # the 500 was retried once
-    assert failed.error.code == "model_unavailable"
+    assert failed.error.code == "server_error"
     assert "HTTP 500) after 1 retry; retry later" in failed.error.message
     # Everything streamed before the failure is done and listed in the failed Response.
     assert kinds(failed.output) == ["message", "function_call", "function_call_output"]
@@ -315,7 +315,7 @@ def test_a_model_failing_on_every_retry_fails_the_response(
 ) -> None:
     fake.script(Fail(503, headers=FAST_RETRY), Fail(500, headers=FAST_RETRY))
     response = client.responses.create(model="m", input="hi")
-    assert (response.status, response.error.code) == ("failed", "model_unavailable")
+    assert (response.status, response.error.code) == ("failed", "server_error")
     assert "HTTP 500) after 1 retry; retry later" in response.error.message
 
 
@@ -324,7 +324,7 @@ def test_a_model_that_does_not_answer_times_out(fake: FakeModel, client: openai.
     started = time.monotonic()
     response = client.responses.create(model="m", input="hi")
     assert time.monotonic() - started < 8
-    assert (response.status, response.error.code) == ("failed", "model_timeout")
+    assert (response.status, response.error.code) == ("failed", "server_error")
     assert "MODEL_TIMEOUT_SECONDS" in response.error.message
     assert len(fake.requests) == 2
 

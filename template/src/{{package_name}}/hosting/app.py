@@ -156,6 +156,7 @@ class ResponsesServer:
             user_id=headers.get("x-agent-user-id"),
             foundry_call_id=headers.get("x-agent-foundry-call-id"),
             manifest=self.manifest,
+            **parsed.turn_options,
         )
         record = Record(response, parsed.items, session_id) if parsed.store else None
         run = Run(
