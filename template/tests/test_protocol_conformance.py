@@ -8,14 +8,21 @@ and so is every event and every error envelope.
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import Any
 
 import httpx2 as httpx
 import pytest
 
-from conformance import assert_error_envelope, assert_valid_events, assert_valid_response
-from conftest import Served
+from conformance import (
+    AGENT_CODES,
+    assert_error_envelope,
+    assert_valid_events,
+    assert_valid_response,
+    schema_document,
+)
+from conftest import PROJECT, Served
 from test_protocol_wire import events, post
 
 WEATHER_TOOL = {"type": "function", "name": "get_weather", "parameters": {"type": "object"}}
@@ -209,3 +216,16 @@ def test_an_incomplete_response_says_why_and_keeps_its_text(scripted: Served) ->
     assert stream[-1]["type"] == "response.incomplete"
     assert stream[-1]["response"]["incomplete_details"] == {"reason": "max_output_tokens"}
     assert json.dumps(stream).count('"response.incomplete"') == 1
+
+
+def test_the_agents_own_error_codes_are_the_documented_ones() -> None:
+    """Codes outside OpenAI's ResponseError list are few, listed here and in the README."""
+    openai_codes = set(
+        schema_document("openai")["components"]["schemas"]["ResponseErrorCode"]["enum"]
+    )
+    source = "\n".join(path.read_text() for path in (PROJECT / "src").rglob("*.py"))
+    used = set(re.findall(r'AgentError\(\s*"([a-z_]+)"', source))
+    assert used - openai_codes <= set(AGENT_CODES)
+    readme = (PROJECT / "README.md").read_text()
+    table = set(re.findall(r"^\| `([a-z_]+)` \|", readme, re.M))
+    assert set(AGENT_CODES) <= table
