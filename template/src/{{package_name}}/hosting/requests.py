@@ -58,10 +58,15 @@ def parse_create(raw: bytes) -> CreateRequest:
     # Counting brackets is nearly free; only a body with many of them is walked.
     if raw.count(b"{") + raw.count(b"[") > MAX_DEPTH:
         _check_depth(body)
+    options = {}
     for name, value in body.items():
+        if value is None:
+            continue
         check = _CHECKS.get(name)
-        if check is not None and value is not None:
+        if check is not None:
             check(name, value)
+        if name in _OPTIONS:
+            options[name] = value
     request = CreateRequest(
         body=body,
         stream=body.get("stream") is True,
@@ -72,7 +77,7 @@ def parse_create(raw: bytes) -> CreateRequest:
         tools=body.get("tools") or [],
         tool_choice=body.get("tool_choice") or "auto",
         metadata=body.get("metadata") or {},
-        turn_options={name: body[name] for name in OPTIONS if body.get(name) is not None},
+        turn_options=options,
     )
     value = body.get("input")
     if value is None:
@@ -331,6 +336,7 @@ def _moderation(name: str, value: Any) -> None:
     _required(value, name, "model", _STRING)
 
 
+_OPTIONS = frozenset(OPTIONS)
 _STRING = _of(str, "a string")
 _BOOL = _of(bool, "a boolean")
 _OBJECT = _of(dict, "an object")
