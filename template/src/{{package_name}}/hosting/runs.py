@@ -1,9 +1,10 @@
 """Agent runs: drive the agent into a Response, and keep track of the runs in flight.
 
-A run ends exactly once: completed, incomplete (the agent raised `Incomplete`), failed (an
-`AgentError`, a crash, or a shutdown that outlived its grace period) or cancelled (the client went away or asked to cancel). The
-stored Response is committed before the terminal event is made, so a client that saw the
-end of a stored response can always retrieve it.
+A run ends exactly once: completed, incomplete (the agent raised `Incomplete`), failed
+(an `AgentError`, a crash, or a shutdown that outlived its grace period) or cancelled
+(the client went away or asked to cancel). The stored Response is committed before the
+terminal event is made, so a client that saw the end of a stored response can always
+retrieve it.
 """
 
 from __future__ import annotations
