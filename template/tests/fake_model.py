@@ -38,6 +38,12 @@ class Answer:
     """Complete output items sent first, e.g. reasoning or a hosted tool's call."""
     delay: float = 0.0
     """Seconds between text deltas (for cancellation tests)."""
+    incomplete: str | None = None
+    """End with `response.incomplete` for this reason (e.g. `max_output_tokens`) after the text."""
+    output_tokens: int = 5
+    """The output tokens `usage` reports."""
+    expect_format: dict[str, Any] | None = None
+    """The `text.format` the request must carry; for a JSON schema, the text must match it."""
 
 
 @dataclass(frozen=True)
@@ -156,6 +162,10 @@ def _handler(fake: FakeModel) -> type[BaseHTTPRequestHandler]:
                 return None
             if not body.get("stream"):
                 return self._error(Fail(400, "unsupported", "the fake model only streams"))
+            if isinstance(reply, Answer) and reply.expect_format is not None:
+                problem = _format_problem(body, reply)
+                if problem:
+                    return self._error(Fail(400, "unexpected_format", problem))
             return self._sse(_stream(body, reply), reply.delay if isinstance(reply, Answer) else 0)
 
         def _error(self, fail: Fail) -> None:
@@ -231,8 +241,15 @@ def _stream(request: dict[str, Any], reply: Answer | StreamFail) -> Iterator[dic
         return
     output = response["output"]
     for item in reply.items:
-        yield event("response.output_item.added", output_index=len(output), item=item)
-        yield event("response.output_item.done", output_index=len(output), item=item)
+        index = len(output)
+        if item["type"] == "reasoning":  # announced empty, then its summary part by part
+            yield event(
+                "response.output_item.added", output_index=index, item={**item, "summary": []}
+            )
+            yield from _summary_events(event, item, index)
+        else:
+            yield event("response.output_item.added", output_index=index, item=item)
+        yield event("response.output_item.done", output_index=index, item=item)
         output.append(item)
     if reply.text:
         item_id = f"msg_{uuid.uuid4().hex}"
@@ -290,8 +307,36 @@ def _stream(request: dict[str, Any], reply: Answer | StreamFail) -> Iterator[dic
         done = {**item, "status": "completed", "arguments": arguments}
         yield event("response.output_item.done", output_index=len(output), item=done)
         output.append(done)
-    response.update(
-        status="completed",
-        usage={"input_tokens": 10, "output_tokens": 5, "total_tokens": 15},
-    )
+    usage = {"input_tokens": 10, "output_tokens": reply.output_tokens}
+    response["usage"] = {**usage, "total_tokens": 10 + reply.output_tokens}
+    if reply.incomplete:
+        response.update(status="incomplete", incomplete_details={"reason": reply.incomplete})
+        yield event("response.incomplete", response=response)
+        return
+    response["status"] = "completed"
     yield event("response.completed", response=response)
+
+
+def _summary_events(event: Any, item: dict[str, Any], index: int) -> Iterator[dict[str, Any]]:
+    for summary_index, part in enumerate(item.get("summary", [])):
+        where = {"item_id": item["id"], "output_index": index, "summary_index": summary_index}
+        yield event("response.reasoning_summary_part.added", **where, part={**part, "text": ""})
+        yield event("response.reasoning_summary_text.delta", **where, delta=part["text"])
+        yield event("response.reasoning_summary_text.done", **where, text=part["text"])
+        yield event("response.reasoning_summary_part.done", **where, part=part)
+
+
+def _format_problem(request: dict[str, Any], reply: Answer) -> str | None:
+    """Why the request's `text.format` or the scripted answer does not fit, if they do not."""
+    received = (request.get("text") or {}).get("format")
+    if received != reply.expect_format:
+        return f"expected text.format {reply.expect_format}, got {received}"
+    if received.get("type") != "json_schema":
+        return None
+    import jsonschema  # a dev dependency, needed only by structured-output tests
+
+    try:
+        jsonschema.validate(json.loads(reply.text), received["schema"])
+    except (ValueError, jsonschema.ValidationError) as error:
+        return f"the scripted answer does not match the schema: {error}"
+    return None

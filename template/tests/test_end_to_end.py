@@ -12,7 +12,10 @@ from typing import Any
 import httpx2 as httpx
 import openai
 import pytest
+from openai.lib._parsing._responses import type_to_text_format_param
+from pydantic import BaseModel
 
+from conformance import assert_valid_response
 from conftest import Served, start_server
 from fake_model import Answer, Call, Fail, FakeModel, Hang, Request
 
@@ -302,7 +305,7 @@ def test_a_model_failing_after_text_and_a_tool_call_fails_the_response(
     )
     events, failed = failed_stream(client, "Weather in Paris?")
     assert len(fake.requests) == 3  # the 500 was retried once
-    assert failed.error.code == "model_unavailable"
+    assert failed.error.code == "server_error"
     assert "HTTP 500) after 1 retry; retry later" in failed.error.message
     # Everything streamed before the failure is done and listed in the failed Response.
     assert kinds(failed.output) == ["message", "function_call", "function_call_output"]
@@ -315,7 +318,7 @@ def test_a_model_failing_on_every_retry_fails_the_response(
 ) -> None:
     fake.script(Fail(503, headers=FAST_RETRY), Fail(500, headers=FAST_RETRY))
     response = client.responses.create(model="m", input="hi")
-    assert (response.status, response.error.code) == ("failed", "model_unavailable")
+    assert (response.status, response.error.code) == ("failed", "server_error")
     assert "HTTP 500) after 1 retry; retry later" in response.error.message
 
 
@@ -324,7 +327,7 @@ def test_a_model_that_does_not_answer_times_out(fake: FakeModel, client: openai.
     started = time.monotonic()
     response = client.responses.create(model="m", input="hi")
     assert time.monotonic() - started < 8
-    assert (response.status, response.error.code) == ("failed", "model_timeout")
+    assert (response.status, response.error.code) == ("failed", "server_error")
     assert "MODEL_TIMEOUT_SECONDS" in response.error.message
     assert len(fake.requests) == 2
 
@@ -366,3 +369,57 @@ def test_cancelling_a_background_response_closes_the_model_stream(
     assert client.responses.cancel(response.id).status == "cancelled"
     assert fake.disconnected.wait(5), "the model's stream stayed open after the cancel"
     assert client.responses.retrieve(response.id).status == "cancelled"
+
+
+class Weather(BaseModel):
+    sky: str
+    celsius: int
+
+
+def test_structured_output_round_trips_through_parse(
+    fake: FakeModel, client: openai.OpenAI
+) -> None:
+    """The model gets the JSON schema of `text_format` (the fake checks it) and its JSON back."""
+    expected = type_to_text_format_param(Weather)
+    fake.script(Answer(json.dumps({"sky": "sunny", "celsius": 21}), expect_format=expected))
+    response = client.responses.parse(model="m", input="Weather in Paris?", text_format=Weather)
+    assert response.output_parsed == Weather(sky="sunny", celsius=21)
+    assert response.text.format.type == "json_schema"
+
+
+def test_a_model_cut_at_max_output_tokens_streams_response_incomplete(
+    fake: FakeModel, client: openai.OpenAI, served: Served
+) -> None:
+    fake.script(Answer("cut short", incomplete="max_output_tokens"))
+    stream = client.responses.create(model="m", input="Tell all", max_output_tokens=16, stream=True)
+    events = list(stream)
+    assert [event.type for event in events].count("response.incomplete") == 1
+    final = events[-1]
+    assert final.type == "response.incomplete"
+    assert final.response.incomplete_details.reason == "max_output_tokens"
+    assert final.response.output_text == "cut short"
+    assert fake.requests[0].body["max_output_tokens"] == 16
+    stored = httpx.get(f"{served.url}/responses/{final.response.id}").json()
+    assert (stored["status"], stored["incomplete_details"]) == (
+        "incomplete",
+        {"reason": "max_output_tokens"},
+    )
+    assert_valid_response(stored)
+
+
+def test_reasoning_streams_through_with_its_events(fake: FakeModel, client: openai.OpenAI) -> None:
+    summary = [{"type": "summary_text", "text": "Paris is in France."}]
+    fake.script(Answer("Sunny.", items=({"id": "rs_1", "type": "reasoning", "summary": summary},)))
+    reasoning = {"effort": "low", "summary": "auto"}
+    with client.responses.stream(model="m", input="Weather?", reasoning=reasoning) as stream:
+        events = list(stream)
+        final = stream.get_final_response()
+    assert [event.type for event in events if "reasoning" in event.type] == [
+        "response.reasoning_summary_part.added",
+        "response.reasoning_summary_text.delta",
+        "response.reasoning_summary_text.done",
+        "response.reasoning_summary_part.done",
+    ]
+    assert [item.type for item in final.output] == ["reasoning", "message"]
+    assert final.output[0].summary[0].text == "Paris is in France."
+    assert fake.requests[0].body["reasoning"] == reasoning

@@ -239,7 +239,7 @@ def test_tool_choice_required_fails_a_reply_without_a_call(scripted_client: open
 def test_agent_error_fails_the_response_with_its_message(scripted_client: openai.OpenAI) -> None:
     response = scripted_client.responses.create(model="m", input="fail")
     assert response.status == "failed"
-    assert response.error.code == "quota_exceeded"
+    assert response.error.code == "rate_limit_exceeded"
     assert response.error.message == "The model quota is used up."
     assert response.output_text == "partial "
     assert scripted_client.responses.retrieve(response.id).status == "failed"
@@ -266,7 +266,7 @@ def test_agent_crash_before_start_is_a_500(scripted_client: openai.OpenAI) -> No
         ({"input": "x", "metadata": {f"k{i}": "v" for i in range(17)}}, "metadata", None),
         ({"input": "x", "metadata": {"k": "v" * 513}}, "metadata.k", None),
         ({"input": [{"role": "robot", "content": "x"}]}, "input[0].role", "invalid_value"),
-        ({"input": [{"type": "teleport"}]}, "input[0].type", "invalid_value"),
+        ({"input": [{"type": 5}]}, "input[0].type", "invalid_type"),
         ({}, "input", None),
         ({"input": "x", "background": True, "store": False}, "background", None),
         ({"input": "x", "previous_response_id": "caresp_nope"}, "previous_response_id", None),

@@ -275,7 +275,7 @@ def test_agent_error_ends_with_its_code_and_message(scripted: Served) -> None:
     stream = events(post(scripted, {"input": "fail", "stream": True}).text)
     assert stream[-1]["type"] == "response.failed"
     assert stream[-1]["response"]["error"] == {
-        "code": "quota_exceeded",
+        "code": "rate_limit_exceeded",
         "message": "The model quota is used up.",
     }
 

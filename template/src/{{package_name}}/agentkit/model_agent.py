@@ -5,6 +5,8 @@ tools from agent.yaml and the functions in tools/. When the model calls one of t
 functions, the agent runs it here, shows the call and its output, and asks the model
 again, up to MAX_TOOL_ROUNDS times. Functions the request itself declared are returned
 to the caller instead, which runs them and continues with `function_call_output`.
+The request's generation options go to every model call; `max_output_tokens` and
+`max_tool_calls` hold for the whole turn, so each call gets what is left of them.
 Settings: see agent_settings.py.
 """
 
@@ -19,6 +21,7 @@ from ..hosting.turn import (
     AgentError,
     FunctionCall,
     FunctionCallOutput,
+    Incomplete,
     Output,
     Reasoning,
     Turn,
@@ -26,15 +29,57 @@ from ..hosting.turn import (
 )
 from .agent_settings import ModelSettings, model_configured, tool_timeout
 from .function_tools import TOOLS_PACKAGE, FunctionTool, load_tools
-from .model_request import call_item, model_input, model_tools, output_item
+from .model_request import call_item, model_input, model_options, model_tools, output_item
 
 __all__ = ["model_agent", "model_configured"]
 
 T = TypeVar("T")
+MIN_OUTPUT_TOKENS = 16
+"""The least `max_output_tokens` a model call takes."""
 
 
 class _Cancelled(Exception):
     """The caller cancelled the turn; stop quietly."""
+
+
+class _Budget:
+    """What is left of the turn's `max_output_tokens` and `max_tool_calls`."""
+
+    def __init__(self, turn: Turn) -> None:
+        self.tokens = turn.max_output_tokens
+        self.tool_calls = turn.max_tool_calls
+        self.one_call_at_a_time = turn.parallel_tool_calls is False
+
+    def spend(self, output: Output) -> None:
+        if isinstance(output, Usage) and self.tokens is not None:
+            self.tokens -= output.output_tokens
+        elif (
+            self.tool_calls is not None
+            and isinstance(output, dict)
+            and str(output.get("type", "")).endswith("_call")  # a hosted tool ran
+        ):
+            self.tool_calls = max(self.tool_calls - 1, 0)
+
+    def options(self) -> dict[str, Any]:
+        """This call's share; Incomplete when no tokens are left for another call."""
+        options: dict[str, Any] = {}
+        if self.tokens is not None:
+            if self.tokens < MIN_OUTPUT_TOKENS:
+                raise Incomplete("max_output_tokens")
+            options["max_output_tokens"] = self.tokens
+        if self.tool_calls == 0:
+            options["tool_choice"] = "none"  # further tool calls would be ignored anyway
+        elif self.tool_calls is not None:
+            options["max_tool_calls"] = self.tool_calls
+        return options
+
+    def allowed(self, calls: list[FunctionCall]) -> list[FunctionCall]:
+        """The calls to act on; the rest are ignored, as the Responses API ignores them."""
+        if self.one_call_at_a_time:
+            calls = calls[:1]
+        if self.tool_calls is not None:
+            calls = calls[: self.tool_calls]
+        return calls
 
 
 async def model_agent(turn: Turn, tools_package: str = TOOLS_PACKAGE) -> AsyncIterator[Output]:
@@ -44,16 +89,19 @@ async def model_agent(turn: Turn, tools_package: str = TOOLS_PACKAGE) -> AsyncIt
     functions = load_tools(tools_package)
     client_side = {tool.get("name") for tool in turn.tools if tool.get("type") == "function"}
     history = model_input(turn.items)
+    budget = _Budget(turn)
     try:
         for round_number in range(settings.max_tool_rounds):
             # A forced tool_choice ("required", a named function) holds for the first call
             # only; forcing it again after the tools ran would loop until MAX_TOOL_ROUNDS.
-            tool_choice = turn.tool_choice if round_number == 0 else "auto"
+            options = {"tool_choice": turn.tool_choice if round_number == 0 else "auto"}
+            options.update(budget.options())
             text, calls = "", []
             # aclosing: if the server stops listening, the model's stream closes right away.
-            round_ = _model_round(turn, settings, functions, history, tool_choice)
+            round_ = _model_round(turn, settings, functions, history, options)
             async with aclosing(round_) as outputs:
                 async for output in outputs:
+                    budget.spend(output)
                     if isinstance(output, FunctionCall):
                         calls.append(output)
                         continue
@@ -62,12 +110,15 @@ async def model_agent(turn: Turn, tools_package: str = TOOLS_PACKAGE) -> AsyncIt
                     yield output
             if text:
                 history.append({"role": "assistant", "content": text})
+            calls = budget.allowed(calls)
             if not calls:
                 return
             for call in calls:
                 yield call
                 if call.name in client_side:
                     continue
+                if budget.tool_calls is not None:
+                    budget.tool_calls -= 1
                 result = await _unless_cancelled(_run(call, functions), turn.cancelled)
                 yield FunctionCallOutput(call.call_id, result)
                 history += [call_item(call), output_item(call.call_id, result)]
@@ -94,15 +145,21 @@ async def _model_round(
     settings: ModelSettings,
     functions: dict[str, FunctionTool],
     history: list[dict[str, Any]],
-    tool_choice: Any,
+    round_options: dict[str, Any],
 ) -> AsyncIterator[Output]:
     """One streamed model call: text, reasoning and hosted tool items, then its function calls."""
     # Imported here, not at the top: the offline server never pays for openai and azure.
     from .model_client import client_for
     from .model_errors import MODEL_FAILURES, failed_response, model_error
 
+    options = model_options(turn)
     tools = model_tools(turn, functions)
-    options: dict[str, Any] = {"tools": tools, "tool_choice": tool_choice} if tools else {}
+    if tools:
+        options.update(round_options, tools=tools)
+    else:  # tool options without tools are an error to the model
+        options.pop("parallel_tool_calls", None)
+        if "max_output_tokens" in round_options:
+            options["max_output_tokens"] = round_options["max_output_tokens"]
     if turn.instructions:
         options["instructions"] = turn.instructions
     headers = {"x-agent-foundry-call-id": turn.foundry_call_id} if turn.foundry_call_id else {}
@@ -145,8 +202,9 @@ async def _model_round(
 def _usage(usage: Any) -> Usage:
     """The model's token counts, details included where it sends them."""
     cached = getattr(usage.input_tokens_details, "cached_tokens", 0) or 0
+    written = getattr(usage.input_tokens_details, "cache_write_tokens", 0) or 0
     reasoning = getattr(usage.output_tokens_details, "reasoning_tokens", 0) or 0
-    return Usage(usage.input_tokens, usage.output_tokens, cached, reasoning)
+    return Usage(usage.input_tokens, usage.output_tokens, cached, reasoning, written)
 
 
 def _finished_item(item: Any) -> Output | None:
@@ -154,8 +212,9 @@ def _finished_item(item: Any) -> Output | None:
     if item.type == "function_call":
         return FunctionCall(item.name, item.arguments, item.call_id)
     if item.type == "reasoning":
-        summary = " ".join(part.text for part in item.summary or [])
-        return Reasoning(summary) if summary else None
+        summary = "\n\n".join(part.text for part in item.summary or [])
+        encrypted = getattr(item, "encrypted_content", None)
+        return Reasoning(summary, encrypted) if summary or encrypted else None
     if item.type == "message":
         return None
     return item.to_dict()  # a hosted tool's trace (code interpreter, file search, MCP)

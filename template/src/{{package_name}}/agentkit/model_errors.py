@@ -2,6 +2,9 @@
 
 The `openai` client has already retried 429s, 5xx answers and timeouts (with
 exponential backoff and jitter, MODEL_MAX_RETRIES times) before any of these is seen.
+Codes are OpenAI's `ResponseError` codes where one fits (`server_error`,
+`rate_limit_exceeded`, `invalid_prompt`, or the model's own when it is one of them);
+the README's table lists the agent's own codes for the rest.
 """
 
 from __future__ import annotations
@@ -12,12 +15,14 @@ from typing import Any
 import openai
 from azure.core.exceptions import ClientAuthenticationError
 
-from ..hosting.turn import AgentError
+from ..hosting.errors import RESPONSE_ERROR_CODES
+from ..hosting.turn import AgentError, Incomplete
 from .agent_settings import ModelSettings
 
 log = logging.getLogger(__name__)
 
 CONTENT_FILTER = "content_filter"
+SERVER_ERROR = "server_error"
 MODEL_FAILURES = (openai.OpenAIError, ClientAuthenticationError)
 """What a model call may raise besides AgentError."""
 
@@ -31,7 +36,7 @@ def model_error(error: Exception, settings: ModelSettings, response_id: str = ""
     retries = f"after {tries} {'retry' if tries == 1 else 'retries'}" if tries else "(no retries)"
     if isinstance(error, openai.APITimeoutError):
         return AgentError(
-            "model_timeout",
+            SERVER_ERROR,
             f"The {where} did not answer within {settings.timeout_seconds:g} s {retries}; "
             "retry later or raise MODEL_TIMEOUT_SECONDS",
         )
@@ -43,7 +48,7 @@ def model_error(error: Exception, settings: ModelSettings, response_id: str = ""
         )
     if isinstance(error, openai.APIConnectionError):
         return AgentError(
-            "model_unreachable",
+            SERVER_ERROR,
             f"Cannot reach the endpoint of the {where}; check FOUNDRY_PROJECT_ENDPOINT "
             "and the network",
         )
@@ -62,50 +67,58 @@ def model_error(error: Exception, settings: ModelSettings, response_id: str = ""
         )
     if isinstance(error, openai.RateLimitError):
         return AgentError(
-            "model_rate_limited",
+            "rate_limit_exceeded",
             f"The {where} is rate limited (HTTP 429) {retries}; raise the deployment's "
             "tokens-per-minute quota or retry later",
         )
     if isinstance(error, openai.APIStatusError) and error.status_code >= 500:
         return AgentError(
-            "model_unavailable",
+            SERVER_ERROR,
             f"The {where} failed (HTTP {error.status_code}) {retries}; retry later",
         )
-    if isinstance(error, openai.APIError) and _code(error.body) == CONTENT_FILTER:
+    code = _code(error.body) if isinstance(error, openai.APIError) else None
+    if code == CONTENT_FILTER:
         return content_filtered()
     if isinstance(error, openai.APIStatusError):
         return AgentError(
-            "model_request_rejected",
+            code if code in RESPONSE_ERROR_CODES else "model_request_rejected",
             f"The {where} rejected the request (HTTP {error.status_code}): {error.message}",
         )
     if isinstance(error, openai.APIError):
-        return AgentError("model_error", f"The {where} failed while answering: {error.message}")
-    return AgentError("model_error", f"The {where} call failed ({type(error).__name__})")
+        return AgentError(SERVER_ERROR, f"The {where} failed while answering: {error.message}")
+    return AgentError(SERVER_ERROR, f"The {where} call failed ({type(error).__name__})")
 
 
-def failed_response(response: Any, settings: ModelSettings) -> AgentError:
-    """The AgentError for a model response that ended failed or incomplete."""
+def failed_response(response: Any, settings: ModelSettings) -> Exception:
+    """What ends the turn when the model's response ended failed or incomplete.
+
+    An incomplete answer (the token limit, the content filter on the output) ends this
+    response incomplete too, with the same reason and what was said so far.
+    """
     error = getattr(response, "error", None)
     incomplete = getattr(response, "incomplete_details", None)
-    if getattr(error, "code", None) == CONTENT_FILTER or (
-        getattr(incomplete, "reason", None) == CONTENT_FILTER
-    ):
+    reason = getattr(incomplete, "reason", None)
+    if error is None and reason:
+        return Incomplete(reason)
+    code = getattr(error, "code", None)
+    if code == CONTENT_FILTER:
         return content_filtered()
     if error is not None:
         return AgentError(
-            "model_error",
-            f"The model deployment '{settings.deployment}' failed: {error.code}: {error.message}",
+            code if code in RESPONSE_ERROR_CODES else SERVER_ERROR,
+            f"The model deployment '{settings.deployment}' failed: {code}: {error.message}",
         )
-    reason = getattr(incomplete, "reason", None) or "unknown"
     return AgentError(
         "model_incomplete",
-        f"The model stopped before finishing ({reason}); shorten the conversation or the task",
+        "The model stopped before finishing without saying why; shorten the conversation "
+        "or the task",
     )
 
 
 def content_filtered() -> AgentError:
+    """The model's content filter refused the request: OpenAI's code for a refused prompt."""
     return AgentError(
-        CONTENT_FILTER,
+        "invalid_prompt",
         "The model's content filter blocked this request or its answer; rephrase it, or "
         "review the deployment's content filter settings in Foundry",
     )

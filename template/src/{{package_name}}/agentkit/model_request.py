@@ -1,4 +1,4 @@
-"""What the model-backed agent sends to the Responses API: the history and the tools."""
+"""What the model-backed agent sends to the Responses API: the history, the tools, the options."""
 
 from __future__ import annotations
 
@@ -8,6 +8,13 @@ from ..hosting.turn import FunctionCall, Turn, message_text
 from .function_tools import FunctionTool
 
 MESSAGE_ROLES = ("user", "assistant", "system", "developer")
+SENT_AS_GIVEN = (
+    "text", "reasoning", "temperature", "top_p", "parallel_tool_calls", "truncation", "include",
+    "top_logprobs", "service_tier", "safety_identifier", "prompt_cache_key",
+    "prompt_cache_retention",
+)  # fmt: skip
+"""The request's options the model gets unchanged; `max_output_tokens` and `max_tool_calls`
+are what is left of them (see model_agent.py)."""
 MCP_APPROVAL_ITEMS = ("mcp_approval_request", "mcp_approval_response")
 
 
@@ -79,3 +86,9 @@ def model_tools(turn: Turn, functions: dict[str, FunctionTool]) -> list[dict[str
         *(tool.spec for name, tool in functions.items() if name not in declared),
         *turn.tools,
     ]
+
+
+def model_options(turn: Turn) -> dict[str, Any]:
+    """The request's generation options that each model call gets as they are."""
+    given = turn.generation_options()
+    return {name: given[name] for name in SENT_AS_GIVEN if name in given}

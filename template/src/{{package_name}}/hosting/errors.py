@@ -46,5 +46,18 @@ def not_found(response_id: str) -> ProtocolError:
     )
 
 
+RESPONSE_ERROR_CODES = frozenset(
+    {
+        "server_error", "rate_limit_exceeded", "invalid_prompt", "data_residency_mismatch",
+        "bio_policy", "vector_store_timeout", "invalid_image", "invalid_image_format",
+        "invalid_base64_image", "invalid_image_url", "image_too_large", "image_too_small",
+        "image_parse_error", "image_content_policy_violation", "invalid_image_mode",
+        "image_file_too_large", "unsupported_image_media_type", "empty_image_file",
+        "failed_to_download_image", "image_file_not_found",
+    }
+)  # fmt: skip
+"""OpenAI's `ResponseError` codes: what a failed Response's `error.code` should be where one
+fits (strict clients check it against this list)."""
+
 INTERNAL = "The server had an error while processing your request."
 """The only text a client sees about an unexpected failure; details go to the log."""

@@ -68,9 +68,11 @@ class ResponseEvents:
             self._add_function_call(output)
         elif isinstance(output, FunctionCallOutput):
             item = {"type": "function_call_output", "call_id": output.call_id}
-            self._add_whole({"id": new_id("fco"), **item, "output": output.output})
+            self._add_whole(
+                {"id": new_id("fco"), **item, "output": output.output, "status": "completed"}
+            )
         elif isinstance(output, Reasoning):
-            self._add_reasoning(output.summary)
+            self._add_reasoning(output)
         elif isinstance(output, dict) and isinstance(output.get("type"), str):
             self._add_whole(output if "id" in output else {"id": new_id("item"), **output})
         else:
@@ -151,9 +153,12 @@ class ResponseEvents:
         )
         self._done({**item, "arguments": call.arguments, "status": "completed"})
 
-    def _add_reasoning(self, summary: str) -> None:
+    def _add_reasoning(self, reasoning: Reasoning) -> None:
         index = len(self.output)
-        item = {"id": new_id("rs"), "type": "reasoning", "summary": []}
+        summary = reasoning.summary
+        item: dict[str, Any] = {"id": new_id("rs"), "type": "reasoning", "summary": []}
+        if reasoning.encrypted_content is not None:
+            item["encrypted_content"] = reasoning.encrypted_content
         where = {"item_id": item["id"], "output_index": index, "summary_index": 0}
         part = {"type": "summary_text", "text": summary}
         self._emit("response.output_item.added", output_index=index, item=item)
@@ -167,13 +172,14 @@ class ResponseEvents:
         """Add a model call's tokens to the Response's `usage` (no event of its own)."""
         total = self.response.get("usage") or {
             "input_tokens": 0,
-            "input_tokens_details": {"cached_tokens": 0},
+            "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
             "output_tokens": 0,
             "output_tokens_details": {"reasoning_tokens": 0},
             "total_tokens": 0,
         }
         total["input_tokens"] += usage.input_tokens
         total["input_tokens_details"]["cached_tokens"] += usage.cached_tokens
+        total["input_tokens_details"]["cache_write_tokens"] += usage.cache_write_tokens
         total["output_tokens"] += usage.output_tokens
         total["output_tokens_details"]["reasoning_tokens"] += usage.reasoning_tokens
         total["total_tokens"] = total["input_tokens"] + total["output_tokens"]

@@ -9,18 +9,8 @@ from typing import Any
 from .errors import ProtocolError
 
 ROLES = frozenset({"user", "assistant", "system", "developer"})
-PART_TYPES = frozenset({"input_text", "input_image", "input_file", "output_text", "refusal"})
-ITEM_TYPES = frozenset(
-    {
-        "message", "function_call", "function_call_output", "reasoning", "item_reference",
-        "file_search_call", "web_search_call", "computer_call", "computer_call_output",
-        "code_interpreter_call", "image_generation_call", "local_shell_call",
-        "local_shell_call_output", "shell_call", "shell_call_output", "apply_patch_call",
-        "apply_patch_call_output", "mcp_list_tools", "mcp_approval_request",
-        "mcp_approval_response", "mcp_call", "custom_tool_call", "custom_tool_call_output",
-        "tool_search_call", "tool_search_output", "compaction", "program", "program_output",
-    }
-)  # fmt: skip
+PHASES = frozenset({"commentary", "final_answer"})
+IMAGE_DETAILS = frozenset({"low", "high", "auto", "original"})
 ID_PREFIX = {
     "message": "msg",
     "function_call": "fc",
@@ -73,27 +63,48 @@ def random_hex(length: int) -> str:
 
 
 def input_item(item: Any, where: str) -> dict[str, Any]:
-    """A checked input item, with an id (and `type` and `status` on messages)."""
+    """A checked input item, with an id (and `type` and `status` on messages).
+
+    Types the Responses API documents are checked as it checks them. Other types pass to
+    the agent unchanged: OpenAI and Foundry keep adding item types (`additional_tools`,
+    `compaction_trigger`, Foundry's own tool calls in a replayed history), and refusing
+    them refused valid conversations. The README says what the agents do with them.
+    """
     if not isinstance(item, dict):
-        raise ProtocolError(400, f"'{where}' must be an object.", where, "invalid_type")
-    kind = item.get("type", "message")
-    if kind not in ITEM_TYPES:
-        raise ProtocolError(
-            400, f"Unsupported input item type '{kind}'.", f"{where}.type", "invalid_value"
-        )
-    if kind == "message":
+        raise _invalid(where, "an object")
+    kind = item.get("type")
+    if kind is None or kind == "message":
         return _message(item, where)
-    if kind == "function_call":
-        _require_strings(item, where, "call_id", "name", "arguments")
-    elif kind == "function_call_output":
-        _require_strings(item, where, "call_id")
-        if not isinstance(item.get("output"), str | list):
-            raise ProtocolError(
-                400, f"'{where}.output' must be a string or a list of parts.", f"{where}.output"
-            )
-    if "id" not in item:
-        item = {"id": new_id(ID_PREFIX.get(kind, "item")), **item}
+    if not isinstance(kind, str):
+        raise _invalid(f"{where}.type", "a string")
+    item_id = item.get("id")
+    if item_id is not None and not isinstance(item_id, str):
+        raise _invalid(f"{where}.id", "a string")
+    required = _REQUIRED.get(kind)
+    if required:
+        for name, types, expected in required:
+            if not isinstance(item.get(name), types):
+                raise _invalid(f"{where}.{name}", expected)
+    if kind == "function_call_output" and isinstance(item["output"], list):
+        _parts(item["output"], f"{where}.output")
+    if item_id is None:
+        item = {**item, "id": new_id(ID_PREFIX.get(kind, "item"))}
     return item
+
+
+_STRING = (str, "a string")
+_REQUIRED: dict[str, tuple[tuple[str, Any, str], ...]] = {
+    "function_call": tuple((name, *_STRING) for name in ("call_id", "name", "arguments")),
+    "function_call_output": (
+        ("call_id", *_STRING),
+        ("output", (str, list), "a string or a list of content parts"),
+    ),
+    "item_reference": (("id", *_STRING),),
+    "reasoning": (("summary", list, "a list of summary parts"),),
+    "additional_tools": (("tools", list, "a list of tools"),),
+    "mcp_approval_response": (("approval_request_id", *_STRING), ("approve", bool, "a boolean")),
+}
+"""Fields a documented item type requires, beyond its type (OpenAI's OpenAPI schema)."""
 
 
 def _message(item: dict[str, Any], where: str) -> dict[str, Any]:
@@ -107,20 +118,53 @@ def _message(item: dict[str, Any], where: str) -> dict[str, Any]:
         )
     content = item.get("content")
     if isinstance(content, list):
-        for index, part in enumerate(content):
-            if not (isinstance(part, dict) and part.get("type") in PART_TYPES):
-                raise ProtocolError(
-                    400,
-                    "A content part needs a type: input_text, input_image, input_file, "
-                    "output_text or refusal.",
-                    f"{where}.content[{index}].type",
-                    "invalid_value",
-                )
+        _parts(content, f"{where}.content")
     elif not isinstance(content, str):
-        raise ProtocolError(
-            400, f"'{where}.content' must be a string or a list of parts.", f"{where}.content"
-        )
-    return message(role, content, item.get("id"), item.get("status", "completed"))
+        raise _invalid(f"{where}.content", "a string or a list of content parts")
+    item_id = item.get("id")
+    if item_id is not None and not isinstance(item_id, str):
+        raise _invalid(f"{where}.id", "a string")
+    status = item.get("status") or "completed"
+    if status not in ("in_progress", "completed", "incomplete"):
+        raise _invalid(f"{where}.status", "in_progress, completed or incomplete", "invalid_value")
+    stored = message(role, content, item_id, status)
+    phase = item.get("phase")
+    if phase is not None:
+        if phase not in PHASES:
+            raise _invalid(f"{where}.phase", "commentary or final_answer", "invalid_value")
+        stored["phase"] = phase
+    return stored
+
+
+def _parts(parts: list[Any], where: str) -> None:
+    """Content parts: each an object with a string type; documented types checked closely."""
+    for index, part in enumerate(parts):
+        at = f"{where}[{index}]"
+        kind = part.get("type") if isinstance(part, dict) else None
+        if not isinstance(kind, str):
+            raise ProtocolError(
+                400,
+                "A content part needs a type: input_text, input_image, input_file, "
+                "output_text or refusal.",
+                f"{at}.type",
+                "invalid_value",
+            )
+        if kind in ("input_text", "output_text") and not isinstance(part.get("text"), str):
+            raise _invalid(f"{at}.text", "a string")
+        if kind == "refusal" and not isinstance(part.get("refusal"), str):
+            raise _invalid(f"{at}.refusal", "a string")
+        if kind in ("input_image", "input_file"):
+            for name in ("image_url", "file_id", "file_data", "file_url", "filename"):
+                if part.get(name) is not None and not isinstance(part[name], str):
+                    raise _invalid(f"{at}.{name}", "a string")
+            detail = part.get("detail")
+            if kind == "input_image" and detail is not None and detail not in IMAGE_DETAILS:
+                raise _invalid(f"{at}.detail", "low, high, auto or original", "invalid_value")
+
+
+def _invalid(param: str, expected: str, code: str = "invalid_type") -> ProtocolError:
+    what = "Invalid value" if code == "invalid_value" else "Invalid type"
+    return ProtocolError(400, f"{what} for '{param}': expected {expected}.", param, code)
 
 
 def message(
@@ -134,12 +178,6 @@ def message(
         "status": status,
         "content": content,
     }
-
-
-def _require_strings(item: dict[str, Any], where: str, *names: str) -> None:
-    for name in names:
-        if not isinstance(item.get(name), str):
-            raise ProtocolError(400, f"'{where}.{name}' must be a string.", f"{where}.{name}")
 
 
 def listed(item: dict[str, Any]) -> dict[str, Any]:

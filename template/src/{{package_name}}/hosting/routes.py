@@ -112,6 +112,7 @@ class ResponsesServer:
             user_id=caller.user or None,
             foundry_call_id=caller.call_id,
             manifest=self.manifest,
+            **parsed.turn_options,
         )
         record = None
         if parsed.store:

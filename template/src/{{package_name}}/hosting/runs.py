@@ -1,10 +1,11 @@
 """Agent runs: drive the agent into a Response, and keep track of the runs in flight.
 
-A run ends exactly once: completed, failed (an `AgentError`, a crash, or a shutdown that
-outlived its grace period) or cancelled (the client went away or asked to cancel). The
-stored Response is committed before the terminal event is made, so a client that saw the
-end of a stored response can always retrieve it. Runs belong to the Caller that started
-them: another end user can neither find, follow nor cancel them.
+A run ends exactly once: completed, incomplete (the agent raised `Incomplete`), failed
+(an `AgentError`, a crash, or a shutdown that outlived its grace period) or cancelled
+(the client went away or asked to cancel). The stored Response is committed before the
+terminal event is made, so a client that saw the end of a stored response can always
+retrieve it. Runs belong to the Caller that started them: another end user can neither
+find, follow nor cancel them.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from .sse import frame
 from .stepping import WAIT, AgentSteps, close
 from .store import Store
 from .tool_choice import check_honoured
-from .turn import Agent, AgentError, Turn
+from .turn import Agent, AgentError, Incomplete, Turn
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +146,10 @@ class Run:
         """
         events = self.events
         response = self.response
-        if isinstance(error, AgentError):
+        if isinstance(error, Incomplete):
+            events.close_message("incomplete")
+            responses.end_incomplete(response, error.reason)
+        elif isinstance(error, AgentError):
             events.close_message("incomplete")
             responses.fail(response, error.code, error.message)
         elif isinstance(error, asyncio.CancelledError):
