@@ -22,6 +22,8 @@ from starlette.requests import Request
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from . import tracing
+from .access import RESPONSE_ID
 from .codec import encode
 from .errors import INTERNAL, ProtocolError, error_body, not_found
 from .items import listed, new_response_id, random_hex
@@ -138,6 +140,7 @@ class ResponsesServer:
         if parsed.tool_choice != "auto" and parsed.tool_choice != "none" and not parsed.tools:
             raise ProtocolError(400, "'tool_choice' needs 'tools' to choose from.", "tool_choice")
         response_id = headers.get("x-agent-response-id") or new_response_id()
+        request.scope[RESPONSE_ID] = response_id  # for the access line
         session_id = self._session_id(parsed, previous)
         response = new_response(parsed, response_id, self.manifest.model_deployment)
         items = parsed.items
@@ -161,6 +164,7 @@ class ResponsesServer:
         run = Run(
             self.agent, turn, response, record, self.store, parsed.stream, _request_id(request)
         )
+        run.trace = tracing.tracer.response(response, turn, headers)
         extra = [(b"x-agent-session-id", session_id.encode())]
         if parsed.background:
             return await self._start_background(request, run, extra)
@@ -407,6 +411,8 @@ _WANTED = frozenset(
         b"x-agent-response-id",
         b"x-agent-user-id",
         b"x-agent-foundry-call-id",
+        b"traceparent",  # the caller's trace, continued when telemetry is on
+        b"tracestate",
     }
 )
 

@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from . import responses
+from . import responses, tracing
 from .errors import INTERNAL
 from .events import ResponseEvents
 from .sse import frame
@@ -57,6 +57,7 @@ class Run:
         self.frames: list[bytes] = []
         """Every frame so far, for replays of background streams."""
         self.finished_at: float | None = None
+        self.trace: tracing.ResponseTrace = tracing.NO_TRACE
         self._changed: asyncio.Event | None = None
 
     @property
@@ -244,6 +245,7 @@ class Runs:
     def finish(self, run: Run) -> None:
         """Forget a run that ended; keep background streams for replay a while."""
         run.finished_at = time.monotonic()
+        run.trace.end(run.response)
         self.active.pop(run.response["id"], None)
         if run.background and run.events.frames is not None:
             self._prune(run.finished_at)

@@ -1,0 +1,79 @@
+"""The access log: one line per request, at info.
+
+    POST /responses 200 3.2 ms request=9f0c... response=caresp_...
+
+`request` is the `x-request-id` the server answered with (the caller's, or a new one);
+`response` is the response a `POST /responses` created. Readiness probes, which the
+platform sends every few seconds, are logged at debug. The line costs a few microseconds
+per request; below info (`LOG_LEVEL=warning`) the server runs without this wrapper at all.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger(__name__)
+
+RESPONSE_ID = "response_id"
+"""Where `POST /responses` leaves the id of the response it created, in the ASGI scope."""
+
+
+class AccessLog:
+    """Wrap an ASGI app to log each request when it is answered."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        answer: list[Message] = []
+
+        async def answering(message: Message) -> None:
+            if not answer:
+                answer.append(message)  # the first message is always http.response.start
+            await send(message)
+
+        try:
+            await self.app(scope, receive, answering)
+        finally:
+            _log(scope, answer[0] if answer else None, started)
+
+
+def _log(scope: Scope, start: Message | None, started: float) -> None:
+    path = scope["path"]
+    level = logging.DEBUG if path == "/readiness" else logging.INFO
+    if not log.isEnabledFor(level):
+        return
+    status = start["status"] if start else 0  # 0: the client left before an answer
+    request_id = ""
+    for name, value in start["headers"] if start else ():
+        if name == b"x-request-id":
+            request_id = value.decode("latin-1")
+            break
+    response_id = scope.get(RESPONSE_ID, "")
+    duration = (time.perf_counter() - started) * 1000
+    fields = {
+        "method": scope["method"],
+        "path": path,
+        "status": status,
+        "duration_ms": round(duration, 1),
+        "request_id": request_id,
+        "response_id": response_id,
+    }
+    log.log(
+        level,
+        "%s %s %d %.1f ms request=%s response=%s",
+        scope["method"],
+        path,
+        status,
+        duration,
+        request_id or "-",
+        response_id or "-",
+        extra=fields,
+    )
