@@ -163,6 +163,8 @@ def _attributes(pairs: Any) -> dict[str, Any]:
 
 def _handler(stub: Stub) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as a collector would
+
         def log_message(self, format: str, *args: Any) -> None:
             pass
 

@@ -4,8 +4,9 @@
 
 `request` is the `x-request-id` the server answered with (the caller's, or a new one);
 `response` is the response a `POST /responses` created. Readiness probes, which the
-platform sends every few seconds, are logged at debug. The line costs a few microseconds
-per request; below info (`LOG_LEVEL=warning`) the server runs without this wrapper at all.
+platform sends every few seconds, are logged at debug. Lines are written by logs.py in the
+console's format, once per turn of the event loop: a few microseconds per request. Below
+info (`LOG_LEVEL=warning`) the server runs without this wrapper at all.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import logging
 import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from . import logs
 
 log = logging.getLogger(__name__)
 
@@ -57,23 +60,11 @@ def _log(scope: Scope, start: Message | None, started: float) -> None:
             request_id = value.decode("latin-1")
             break
     response_id = scope.get(RESPONSE_ID, "")
-    duration = (time.perf_counter() - started) * 1000
-    fields = {
-        "method": scope["method"],
-        "path": path,
-        "status": status,
-        "duration_ms": round(duration, 1),
-        "request_id": request_id,
-        "response_id": response_id,
-    }
-    log.log(
-        level,
-        "%s %s %d %.1f ms request=%s response=%s",
-        scope["method"],
-        path,
-        status,
-        duration,
-        request_id or "-",
-        response_id or "-",
-        extra=fields,
+    duration = round((time.perf_counter() - started) * 1000, 1)
+    method = scope["method"]
+    message = (
+        f"{method} {path} {status} {duration} ms "
+        f"request={request_id or '-'} response={response_id or '-'}"
     )
+    values = (method, path, status, duration, request_id, response_id)
+    logs.access_line(log, level, message, values)

@@ -113,6 +113,10 @@ class Tracer:
         """`traceparent` (and `tracestate`) of the current span, for an outbound call."""
         return {}
 
+    def trace_ids(self) -> tuple[str, str] | None:
+        """(trace id, span id) of the current span, in hex, for log lines; None when off."""
+        return None
+
     def close(self) -> None:
         """Export what is still held, within a few seconds; the process is about to exit."""
 

@@ -2,19 +2,27 @@
 
 The platform may freeze the sandbox right after a reply, so waiting for the batch
 processors' timer (5 s) loses spans. Each response's end wakes one thread that flushes the
-providers; ends that come while it works are covered by its next pass. A slow collector
-delays only that thread (each exporter bounds its own requests, OTLP and Azure Monitor at
-10 s); when it falls behind, the processors' queues drop the oldest spans, never a reply.
+providers at once; the responses that end while it works, or in the PAUSE after it, go in
+its next pass. Under load that makes one export per PAUSE instead of one per response (an
+export is an HTTP request, and per response they halved the server's throughput), while a
+response that ends alone, the one after which a sandbox may be frozen, is exported at once.
+A slow collector delays only this thread (each exporter bounds its own requests, OTLP and
+Azure Monitor at 10 s); when it falls behind, the processors' queues drop the oldest
+spans, never a reply.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from typing import Protocol
 
 log = logging.getLogger(__name__)
+
+PAUSE = 0.1
+"""Seconds between two flushes."""
 
 
 class Flushable(Protocol):
@@ -42,6 +50,7 @@ class Flusher:
             self._wanted.wait()
             self._wanted.clear()
             self._flush()
+            time.sleep(PAUSE)
 
     def _flush(self) -> None:
         for provider in self.providers:

@@ -1,4 +1,4 @@
-"""Log records to the telemetry backends, and trace ids on the console's JSON lines.
+"""Log records to the telemetry backends, with the trace and span they were logged in.
 
 Every record at LOG_LEVEL goes out with the trace and span it was logged in, except the
 access line (the response's span already records each request) and the exporters' own
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 
-from opentelemetry import trace
 from opentelemetry._logs import SeverityNumber
 from opentelemetry.sdk._logs import Logger, LoggerProvider
 
@@ -53,14 +52,3 @@ class ExportHandler(logging.Handler):
             body=record.getMessage(),
             exception=record.exc_info[1] if record.exc_info else None,
         )
-
-
-class TraceIds(logging.Filter):
-    """Add the current trace and span ids to each record, for the console's JSON lines."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        context = trace.get_current_span().get_span_context()
-        if context.is_valid:
-            record.trace_id = format(context.trace_id, "032x")
-            record.span_id = format(context.span_id, "016x")
-        return True

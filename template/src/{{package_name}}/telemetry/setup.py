@@ -21,10 +21,9 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-from ..hosting import logs as console_logs
 from ..hosting.manifest import Manifest
 from .flush import Flusher
-from .logs import ExportHandler, TraceIds
+from .logs import ExportHandler
 from .spans import Enrich, Identity, OtelTracer
 
 log = logging.getLogger(__name__)
@@ -51,8 +50,6 @@ def install(manifest: Manifest, env: Mapping[str, str]) -> OtelTracer:
         logger_provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
     if log_exporters:
         logging.getLogger().addHandler(ExportHandler(logger_provider))
-    if console_logs.console is not None:
-        console_logs.console.addFilter(TraceIds())
     flusher = Flusher((provider, logger_provider))
     capture = env.get(CAPTURE, "").strip().lower() in CAPTURE_ON
     description = " and ".join(backends) or "configured, but no exporter could start"

@@ -190,6 +190,12 @@ class OtelTracer(tracing.Tracer):
         PROPAGATOR.inject(headers)
         return headers
 
+    def trace_ids(self) -> tuple[str, str] | None:
+        context = trace.get_current_span().get_span_context()
+        if not context.is_valid:
+            return None
+        return format(context.trace_id, "032x"), format(context.span_id, "016x")
+
     def close(self) -> None:
         if self.flusher is not None:
             self.flusher.close(timeout=3.0)
@@ -205,17 +211,23 @@ class ResponseSpan(tracing.ResponseTrace):
     def end(self, response: dict[str, Any]) -> None:
         span = self.span
         status = response["status"]
+        if status not in FINISHED:  # the agent crashed before anything was sent
+            status = "failed"
+        ended: dict[str, Any] = {}
         usage = response.get("usage")
         if usage:
-            span.set_attribute("gen_ai.usage.input_tokens", usage["input_tokens"])
-            span.set_attribute("gen_ai.usage.output_tokens", usage["output_tokens"])
-        span.set_attribute("gen_ai.response.status", status)
-        if status == "failed" or status not in FINISHED:  # not finished: the agent crashed
+            ended["gen_ai.usage.input_tokens"] = usage["input_tokens"]
+            ended["gen_ai.usage.output_tokens"] = usage["output_tokens"]
+        if status != "completed":  # every attribute costs a little on every response
+            ended["gen_ai.response.status"] = status
+        if status == "failed":
             error = response.get("error") or {"code": "server_error", "message": "server error"}
-            span.set_attribute("error.type", error["code"])
+            ended["error.type"] = error["code"]
             span.set_status(StatusCode.ERROR, error["message"])
         if self.tracer.capture and response.get("output"):
-            span.set_attribute("gen_ai.output.messages", messages_json(response["output"]))
+            ended["gen_ai.output.messages"] = messages_json(response["output"])
+        if ended:
+            span.set_attributes(ended)
         span.end()
         if self.tracer.flusher is not None:
             self.tracer.flusher.wake()
