@@ -105,9 +105,7 @@ def generated_project(template: Path, build: Path) -> tuple[Path, Path]:
             "--trust",
             "--defaults",
             "--quiet",
-            # The checkout as it is: without it, Copier renders the latest release tag.
-            "--vcs-ref",
-            "HEAD",
+            "--vcs-ref=HEAD",  # the checkout as it is, not its latest release tag
             "-d",
             f"agent_name={AGENT_NAME}",
             template,
