@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -197,3 +198,28 @@ def test_an_unsupported_otlp_protocol_is_refused_and_the_agent_still_serves(
         assert create(url, {"input": "hi"}).status_code == 200
     log = (tmp_path / "server.log").read_text()
     assert f"OTEL_EXPORTER_OTLP_PROTOCOL={protocol} is not supported" in log
+
+
+def test_a_flush_on_demand_waits_no_longer_than_asked() -> None:
+    """What a snapshot hook calls: it returns in time even while a collector hangs."""
+    from importlib import import_module
+
+    flusher_module = import_module(f"{PACKAGE}.telemetry.flush")
+    release = threading.Event()
+    flushed: list[str] = []
+
+    class Provider:
+        def force_flush(self, timeout_millis: int = 30_000) -> bool:
+            flushed.append("asked")
+            release.wait(10)
+            return True
+
+        def shutdown(self) -> None:
+            pass
+
+    flusher = flusher_module.Flusher([Provider()])
+    started = time.monotonic()
+    flusher.flush(timeout=0.2)
+    assert time.monotonic() - started < 2
+    assert flushed == ["asked"]
+    release.set()

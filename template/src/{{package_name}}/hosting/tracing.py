@@ -117,6 +117,9 @@ class Tracer:
         """(trace id, span id) of the current span, in hex, for log lines; None when off."""
         return None
 
+    def flush(self, timeout: float) -> None:
+        """Export what is held now, waiting at most `timeout` seconds (before a snapshot)."""
+
     def close(self) -> None:
         """Export what is still held, within a few seconds; the process is about to exit."""
 

@@ -59,6 +59,12 @@ class Flusher:
             except Exception:  # the exporters log their own failures; keep the thread alive
                 log.debug("flush failed", exc_info=True)
 
+    def flush(self, timeout: float) -> None:
+        """Flush now, waiting at most `timeout` seconds (the flush goes on after that)."""
+        now = threading.Thread(target=self._flush, name="telemetry-flush-now", daemon=True)
+        now.start()
+        now.join(timeout)
+
     def close(self, timeout: float) -> None:
         """Flush and shut the providers down, waiting at most `timeout` seconds."""
         last = threading.Thread(target=self._shutdown, name="telemetry-close", daemon=True)

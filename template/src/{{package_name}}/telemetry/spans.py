@@ -196,6 +196,10 @@ class OtelTracer(tracing.Tracer):
             return None
         return format(context.trace_id, "032x"), format(context.span_id, "016x")
 
+    def flush(self, timeout: float) -> None:
+        if self.flusher is not None:
+            self.flusher.flush(timeout)
+
     def close(self) -> None:
         if self.flusher is not None:
             self.flusher.close(timeout=3.0)
