@@ -115,7 +115,8 @@ def generated_project(template: Path, build: Path) -> tuple[Path, Path]:
     )
     python = _venv(build / "venvs" / "generated")
     step("installing the generated project into its own virtual environment")
-    install(python, ["-e", str(project)], "installing the generated project")
+    # With its telemetry extra, as the image has it: the export rows turn it on.
+    install(python, ["-e", f"{project}[telemetry]"], "installing the generated project")
     return project, python
 
 

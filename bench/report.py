@@ -22,6 +22,8 @@ class Measured:
     loaded_rss_mb: float
     cold_start_s: float
     stored: bool | None  # GET after a create with store on; None where not applicable
+    export: tuple[WrkResult, WrkResult] | None = None
+    """The generated server only: the exported scenario with OTLP export (off, on)."""
 
 
 @dataclass(frozen=True)
@@ -29,7 +31,7 @@ class Row:
     """One metric: how to read it, how to print it, and the generated server's target."""
 
     label: str
-    value: Callable[[Measured], float]
+    value: Callable[[Measured], float | None]  # None: not measured for this server
     digits: int
     target: str = ""
     met: Callable[[float, float, float], bool] | None = None  # (generated, microsoft, floor)
@@ -81,6 +83,26 @@ ROWS = (
     ),
     Row("loaded RSS MB", lambda m: m.loaded_rss_mb, 1),
     Row(
+        "non-streaming req/s, store on, OTLP export on",
+        lambda m: m.export[1].per_second if m.export else None,
+        0,
+        compared=False,
+    ),
+    Row(
+        "server CPU us/request, same, OTLP export on",
+        lambda m: m.export[1].cpu_us if m.export else None,
+        0,
+        compared=False,
+    ),
+    Row(
+        "req/s with OTLP export on / off (same run)",
+        lambda m: m.export[1].per_second / m.export[0].per_second if m.export else None,
+        2,
+        ">= 0.80",
+        lambda g, ms, fl: g >= 0.8,
+        compared=False,
+    ),
+    Row(
         "cold start to /readiness s (median)",
         lambda m: m.cold_start_s,
         3,
@@ -98,7 +120,9 @@ ROWS = (
 )
 
 
-def _ratio(ours: float, peer: float) -> str:
+def _ratio(ours: float | None, peer: float | None) -> str:
+    if ours is None or peer is None:
+        return ""
     return f"{ours / peer:.2f}x" if peer else "-"
 
 
@@ -110,13 +134,13 @@ def table(results: dict[str, Measured]) -> tuple[str, int]:
     for row in ROWS:
         values = [row.value(results[name]) for name in SERVERS]
         verdict = ""
-        if row.met:
+        if row.met and values[0] is not None:
             verdict = "PASS" if row.met(*values) else "FAIL"
             missed += verdict == "FAIL"
         lines.append(
             [
                 row.label,
-                *(f"{value:,.{row.digits}f}" for value in values),
+                *("n/a" if value is None else f"{value:,.{row.digits}f}" for value in values),
                 _ratio(values[0], values[1]) if row.compared else "",
                 _ratio(values[0], values[2]) if row.compared else "",
                 row.target,

@@ -8,6 +8,7 @@ them in turn; one table compares them. BENCH_TEMPLATE benchmarks another templat
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import fcntl
 import os
 import shutil
@@ -25,6 +26,7 @@ import profiling
 from environments import step
 from errors import BenchError
 from load import WrkResult, best, time_to_first_byte, wrk
+from otlp_sink import OtlpSink
 from report import SERVERS, Measured, table
 from servers import Running, ServerSpec, cold_start, serve
 
@@ -37,6 +39,8 @@ SCENARIOS = {
     "non-streaming, store off": checks.request_body(stream=False, store=False),
     "streamed, store on": checks.request_body(stream=True, store=True),
 }
+EXPORTED = "non-streaming, store on"
+"""The scenario the generated server also runs with its traces exported over OTLP."""
 
 
 def _arguments() -> argparse.Namespace:
@@ -65,6 +69,11 @@ def _arguments() -> argparse.Namespace:
         default=os.environ.get("BENCH_PROFILE") or "auto",
         help="profile the generated server with py-spy: auto = when a target is "
         "missed ($BENCH_PROFILE)",
+    )
+    parser.add_argument(
+        "--only-export",
+        action="store_true",
+        help="measure only the generated server with and without OTLP export (one scenario)",
     )
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds of wrk before measuring")
     parser.add_argument("--connections", type=int, default=32)
@@ -167,6 +176,7 @@ def _measure(
     def combined(name: str, scenario: str) -> WrkResult:
         return best(runs[name, scenario], warmup_errors[name, scenario])
 
+    exported = _measure_export(next(s for s in specs if s.name == "generated"), wrk_path, options)
     return {
         name: Measured(
             json_store=combined(name, "non-streaming, store on"),
@@ -177,9 +187,59 @@ def _measure(
             loaded_rss_mb=loaded[name],
             cold_start_s=cold[name],
             stored=checked[name][0],
+            export=exported if name == "generated" else None,
         )
         for name in idle
     }
+
+
+def _measure_export(
+    spec: ServerSpec, wrk_path: str, options: argparse.Namespace
+) -> tuple[WrkResult, WrkResult]:
+    """The generated server in the EXPORTED scenario without and with OTLP export: (off, on).
+
+    Both run at once and take turns, like the servers of the main table; the exporting one
+    sends to a local sink, and must have sent it spans by the end.
+    """
+    body = SCENARIOS[EXPORTED]
+    with OtlpSink() as sink, ExitStack() as stack:
+        exporting = dataclasses.replace(
+            spec,
+            name="generated, OTLP export",
+            env={
+                **spec.env,
+                "HOME": f"{spec.env['HOME']}-otlp",  # a store of its own
+                "STATE_DIR": f"{spec.env['STATE_DIR']}-otlp",
+                "OTEL_EXPORTER_OTLP_ENDPOINT": sink.url,
+            },
+            log=spec.log.with_name("generated-otlp.log") if spec.log else None,
+        )
+        servers = [stack.enter_context(serve(s))[0] for s in (spec, exporting)]
+        step(f"wrk, {EXPORTED}, OTLP export off and on: {options.rounds} round(s) each")
+        runs: dict[str, list[WrkResult]] = {server.spec.name: [] for server in servers}
+        errors = 0
+        for round_ in range(options.rounds):
+            for server in servers:
+                if round_ == 0:
+                    errors += wrk(wrk_path, server, body, options.warmup, options.connections).bad
+                result = wrk(wrk_path, server, body, options.seconds, options.connections)
+                runs[server.spec.name].append(result)
+        if not sink.exports.get("/v1/traces"):
+            raise BenchError("the exporting server sent no spans to the OTLP sink")
+    off, on = (best(runs[s.spec.name], errors) for s in servers)
+    return off, on
+
+
+def _only_export(spec: ServerSpec, wrk_path: str, options: argparse.Namespace) -> int:
+    """`--only-export`: the export rows alone; exit 1 when the target is missed."""
+    off, on = _measure_export(spec, wrk_path, options)
+    ratio = on.per_second / off.per_second
+    print()
+    print(f"generated server, {EXPORTED}, best of {options.rounds} x {options.seconds:g} s:")
+    for label, result in (("export off", off), ("OTLP export on", on)):
+        print(f"  {label:15}{result.per_second:8,.0f} req/s{result.cpu_us:6,.0f} us CPU/request")
+    print(f"  on / off       {ratio:8.2f}x (target >= 0.80: {'PASS' if ratio >= 0.8 else 'FAIL'})")
+    return 0 if ratio >= 0.8 and not on.bad else 1
 
 
 def _profile(
@@ -258,6 +318,8 @@ def main() -> int:
         shutil.rmtree(BUILD / folder, ignore_errors=True)
         (BUILD / folder).mkdir(parents=True)
     specs = _specs(project, pythons)
+    if options.only_export:
+        return _only_export(specs["generated"], wrk_path, options)
     results = _measure([specs[name] for name in SERVERS], wrk_path, options)
     text, missed = table(results)
     print()

@@ -5,6 +5,8 @@ Run with `.venv/bin/python -m pytest bench`.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from errors import BenchError
@@ -67,3 +69,16 @@ def test_targets_pass_and_fail_on_the_issue_thresholds() -> None:
     # Just past each line: non-streaming (< floor / 2), streamed (< 10x MS), p99, RSS, cold start.
     assert missed == 5
     assert text.count("FAIL") == 5
+
+
+def test_the_export_row_wants_four_fifths_of_the_unexported_rate() -> None:
+    floor = _measured(10_000, 4.0, 35.0, 0.15)
+    microsoft = _measured(500, 100.0, 50.0, 0.3)
+    generated = _measured(5_000, 11.9, 45.0, 0.18)
+    for exported, missed in ((4_000, 0), (3_999, 1)):
+        measured = dataclasses.replace(generated, export=(_run(5_000, 9.0), _run(exported, 9.0)))
+        text, found = table({"generated": measured, "microsoft": microsoft, "floor": floor})
+        assert found == missed
+    row = next(line for line in text.splitlines() if line.startswith("| req/s with OTLP export"))
+    assert row.count("n/a") == 2  # measured for the generated server only
+    assert row.rstrip(" |").endswith("FAIL")

@@ -79,6 +79,19 @@ def model_configured(env: Mapping[str, str] | None = None) -> bool:
     return env.get("OFFLINE_AGENT", "").strip().lower() not in ("1", "true", "yes")
 
 
+def describe_model(manifest: Manifest | None, env: Mapping[str, str] | None = None) -> str:
+    """Which agent the default agent.py picks, for the server's start-up line."""
+    env = os.environ if env is None else env
+    if not model_configured(env):
+        endpoint = env.get("FOUNDRY_PROJECT_ENDPOINT") or env.get("MODEL_BASE_URL")
+        return "offline: " + ("OFFLINE_AGENT is set" if endpoint else "no FOUNDRY_PROJECT_ENDPOINT")
+    try:
+        settings = ModelSettings.from_env(manifest, env)
+    except AgentError as error:
+        return f"model, not usable: {error.message}"
+    return f"model deployment {settings.deployment} at {settings.base_url}"
+
+
 def tool_timeout(env: Mapping[str, str] | None = None) -> float:
     """Seconds one function tool may run (TOOL_TIMEOUT_SECONDS, default 30)."""
     return _number(os.environ if env is None else env, "TOOL_TIMEOUT_SECONDS", 30.0)

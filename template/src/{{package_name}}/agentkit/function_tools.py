@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from ..hosting import tracing
 from ..hosting.turn import AgentError, FunctionCall
 
 log = logging.getLogger(__name__)
@@ -66,12 +67,24 @@ class FunctionTool:
 
     async def run(self, call: FunctionCall, timeout: float) -> str:
         """Run the tool for `call`; failures come back as text the model can read."""
+        with tracing.tracer.tool_call(call) as run:
+            output, error_type = await self._run(call.arguments, timeout)
+            if error_type:
+                run.failed(error_type)
+            run.returned(output)
+            return output
+
+    async def _run(self, arguments_json: str, timeout: float) -> tuple[str, str]:
+        """(the output, and the kind of error when the tool failed, else "")."""
         try:
-            arguments = json.loads(call.arguments or "{}")
+            arguments = json.loads(arguments_json or "{}")
         except ValueError:
             arguments = None
         if not isinstance(arguments, dict):
-            return f"error: {self.name} got arguments that are not a JSON object"
+            return (
+                f"error: {self.name} got arguments that are not a JSON object",
+                "invalid_arguments",
+            )
         try:
             if inspect.iscoroutinefunction(self.function):
                 result = await asyncio.wait_for(self.function(**arguments), timeout)
@@ -81,12 +94,13 @@ class FunctionTool:
                 work = asyncio.to_thread(self.function, **arguments)
                 result = await asyncio.wait_for(work, timeout)
         except TimeoutError:
-            return f"error: {self.name} did not finish within {timeout:g} s"
+            return f"error: {self.name} did not finish within {timeout:g} s", "timeout"
         except Exception as error:
             log.warning("tool %s failed", self.name, exc_info=True)
-            return f"error: {self.name} failed: {type(error).__name__}: {error}"[:MAX_OUTPUT_CHARS]
+            text = f"error: {self.name} failed: {type(error).__name__}: {error}"
+            return text[:MAX_OUTPUT_CHARS], type(error).__name__
         text = result if isinstance(result, str) else json.dumps(result, default=str)
-        return text[:MAX_OUTPUT_CHARS]
+        return text[:MAX_OUTPUT_CHARS], ""
 
 
 @cache

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Awaitable
 from contextlib import aclosing
 from typing import Any, TypeVar
 
+from ..hosting import tracing
 from ..hosting.turn import (
     AgentError,
     FunctionCall,
@@ -40,6 +41,8 @@ MIN_OUTPUT_TOKENS = 16
 
 class _Cancelled(Exception):
     """The caller cancelled the turn; stop quietly."""
+
+    code = "cancelled"  # what a trace of the model call says ended it
 
 
 class _Budget:
@@ -162,41 +165,49 @@ async def _model_round(
             options["max_output_tokens"] = round_options["max_output_tokens"]
     if turn.instructions:
         options["instructions"] = turn.instructions
-    headers = {"x-agent-foundry-call-id": turn.foundry_call_id} if turn.foundry_call_id else {}
     client = client_for(settings)
     stream = None
-    try:
-        stream = await _unless_cancelled(
-            client.responses.create(
-                model=settings.deployment,
-                input=history,
-                stream=True,
-                store=False,  # this server keeps the history; the model service need not
-                extra_headers=headers,
-                **options,
-            ),
-            turn.cancelled,
-        )
-        events = stream.__aiter__()
-        while True:
-            event = await _unless_cancelled(anext(events, None), turn.cancelled)
-            if event is None:
-                return
-            if event.type in ("response.output_text.delta", "response.refusal.delta"):
-                yield event.delta
-            elif event.type == "response.output_item.done":
-                output = _finished_item(event.item)
-                if output is not None:
-                    yield output
-            elif event.type == "response.completed" and event.response.usage:
-                yield _usage(event.response.usage)
-            elif event.type in ("response.failed", "response.incomplete"):
-                raise failed_response(event.response, settings)
-    except MODEL_FAILURES as error:
-        raise model_error(error, settings, turn.response_id) from None
-    finally:
-        if stream is not None:
-            await stream.close()
+    with tracing.tracer.model_call(
+        settings.deployment, settings.base_url, history, turn.instructions
+    ) as call:
+        headers = dict(call.headers)  # the trace context, when telemetry is on
+        if turn.foundry_call_id:
+            headers["x-agent-foundry-call-id"] = turn.foundry_call_id
+        try:
+            stream = await _unless_cancelled(
+                client.responses.create(
+                    model=settings.deployment,
+                    input=history,
+                    stream=True,
+                    store=False,  # this server keeps the history; the model service need not
+                    extra_headers=headers,
+                    **options,
+                ),
+                turn.cancelled,
+            )
+            events = stream.__aiter__()
+            while True:
+                event = await _unless_cancelled(anext(events, None), turn.cancelled)
+                if event is None:
+                    return
+                if event.type in ("response.output_text.delta", "response.refusal.delta"):
+                    yield event.delta
+                elif event.type == "response.output_item.done":
+                    output = _finished_item(event.item)
+                    if output is not None:
+                        yield output
+                elif event.type == "response.completed":
+                    call.record(event.response)
+                    if event.response.usage:
+                        yield _usage(event.response.usage)
+                elif event.type in ("response.failed", "response.incomplete"):
+                    call.record(event.response)
+                    raise failed_response(event.response, settings)
+        except MODEL_FAILURES as error:
+            raise model_error(error, settings, turn.response_id) from None
+        finally:
+            if stream is not None:
+                await stream.close()
 
 
 def _usage(usage: Any) -> Usage:

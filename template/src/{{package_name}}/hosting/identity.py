@@ -30,7 +30,16 @@ RESPONSE_ID_FORM = re.compile(r"[A-Za-z0-9]{1,32}_[A-Za-z0-9]{48,50}")
 LIMITS = {USER: 256, CALL_ID: 4096, REQUEST_ID: 256}
 
 _WANTED = frozenset(
-    name.encode() for name in ("content-length", USER, CALL_ID, RESPONSE_ID, REQUEST_ID)
+    name.encode()
+    for name in (
+        "content-length",
+        USER,
+        CALL_ID,
+        RESPONSE_ID,
+        REQUEST_ID,
+        "traceparent",  # the caller's trace, continued when telemetry is on
+        "tracestate",
+    )
 )
 
 

@@ -14,7 +14,8 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 
-from . import identity
+from . import identity, tracing
+from .access import RESPONSE_ID
 from .errors import INTERNAL, ProtocolError, error_body, not_found
 from .items import new_response_id
 from .lifecycle import Lifecycle
@@ -100,6 +101,7 @@ class ResponsesServer:
         response = new_response(
             parsed, given_id or new_response_id(), self.manifest.model_deployment
         )
+        request.scope[RESPONSE_ID] = response["id"]  # for the access line
         turn = Turn(
             items=history + items,
             instructions=parsed.body.get("instructions"),
@@ -129,6 +131,7 @@ class ResponsesServer:
             identity.request_id(request),
             caller,
         )
+        run.trace = tracing.tracer.response(response, turn, identity.headers(request))
         extra = [(b"x-agent-session-id", session_id.encode())]
         if parsed.background:
             return await self._start_background(request, run, extra)

@@ -17,7 +17,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from . import responses
+from . import responses, tracing
 from .errors import INTERNAL, ProtocolError
 from .events import ResponseEvents
 from .identity import Caller
@@ -66,6 +66,7 @@ class Run:
         self.frames: list[bytes] = []
         """Every frame so far, for replays of background streams."""
         self.finished_at: float | None = None
+        self.trace: tracing.ResponseTrace = tracing.NO_TRACE
         self._changed: asyncio.Event | None = None
 
     @property
@@ -290,6 +291,7 @@ class Runs:
         if run.finished_at is not None:
             return
         run.finished_at = time.monotonic()
+        run.trace.end(run.response)
         self.active.pop(run.key, None)
         if run.background and run.events.frames is not None:
             self._prune(run.finished_at)

@@ -1,6 +1,7 @@
 """Server settings, read from the environment in one place.
 
-    HOST, PORT                  where to listen (0.0.0.0:8088; the platform may set PORT)
+    HOST, PORT                  where to listen: 127.0.0.1:8088 on your machine, 0.0.0.0 in
+                                Foundry (its FOUNDRY_HOSTING_ENVIRONMENT) and in the image
     STATE_DIR                   where responses are stored (default $HOME, which Foundry
                                 keeps per session); a temp dir is used if it is unwritable
     RESPONSE_STORE              "sqlite" (default) or "memory" (nothing survives a restart)
@@ -9,6 +10,8 @@
     SSE_KEEPALIVE_INTERVAL      seconds of silence before a keep-alive comment (15; 0: never);
                                 the platform cuts streams that stay silent for about 270 s
     HISTORY_MAX_RESPONSES       longest previous_response_id chain a turn may continue (1000)
+    LOG_LEVEL                   debug, info (default), warning, error or critical
+    LOG_FORMAT                  text (default) or json (see logs.py)
 
 FOUNDRY_* variables are set by the platform and only read here.
 """
@@ -19,6 +22,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
 
 class SettingsError(ValueError):
@@ -43,7 +48,7 @@ def number_setting(env: Mapping[str, str], name: str, default: float, minimum: f
 class Settings:
     """Everything the server reads from its environment."""
 
-    host: str = "0.0.0.0"
+    host: str = "127.0.0.1"
     port: int = 8088
     state_dir: Path | None = None
     max_body_bytes: int = 16 * 1024 * 1024
@@ -54,6 +59,8 @@ class Settings:
     """Where responses are kept: "sqlite" (under state_dir) or "memory" (lost on exit)."""
     project_endpoint: str = ""
     session_id: str = ""
+    log_level: str = "info"
+    log_format: str = "text"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -63,8 +70,16 @@ class Settings:
         store = env.get("RESPONSE_STORE", "sqlite").strip().lower() or "sqlite"
         if store not in ("sqlite", "memory"):
             raise SettingsError(f"RESPONSE_STORE={store!r}: use 'sqlite' or 'memory'")
+        log_level = env.get("LOG_LEVEL", "").strip().lower() or "info"
+        if log_level not in LOG_LEVELS:
+            raise SettingsError(f"LOG_LEVEL={log_level!r}: use {', '.join(LOG_LEVELS)}")
+        log_format = env.get("LOG_FORMAT", "").strip().lower() or "text"
+        if log_format not in ("text", "json"):
+            raise SettingsError(f"LOG_FORMAT={log_format!r}: use 'text' or 'json'")
+        # Foundry needs every interface; on a laptop, only this machine should reach it.
+        hosted = bool(env.get("FOUNDRY_HOSTING_ENVIRONMENT"))
         return cls(
-            host=env.get("HOST", "0.0.0.0"),
+            host=env.get("HOST") or ("0.0.0.0" if hosted else "127.0.0.1"),
             port=int(number_setting(env, "PORT", 8088, minimum=1)),
             state_dir=Path(state_dir) if state_dir else None,
             max_body_bytes=int(
@@ -79,4 +94,6 @@ class Settings:
             project_endpoint=env.get("FOUNDRY_PROJECT_ENDPOINT")
             or env.get("AZURE_AI_PROJECT_ENDPOINT", ""),
             session_id=env.get("FOUNDRY_AGENT_SESSION_ID", ""),
+            log_level=log_level,
+            log_format=log_format,
         )

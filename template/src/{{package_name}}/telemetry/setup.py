@@ -1,0 +1,127 @@
+"""Build the exporters the environment asks for and install the tracing hooks.
+
+Why each library: `opentelemetry-sdk` makes, batches and flushes spans and log records;
+`opentelemetry-exporter-otlp-proto-http` sends them to any OTLP collector over HTTP;
+`azure-monitor-opentelemetry-exporter` (Microsoft's) sends them to Application Insights,
+where the Foundry portal's Traces view reads them. Only OTLP over HTTP is supported (gRPC
+would add grpcio); another OTEL_EXPORTER_OTLP_PROTOCOL is refused with a warning.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+from ..hosting.manifest import Manifest
+from .flush import Flusher
+from .logs import ExportHandler
+from .spans import Enrich, Identity, OtelTracer
+
+log = logging.getLogger(__name__)
+
+CAPTURE = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+CAPTURE_ON = ("true", "1", "span_only", "span_and_event")
+OTLP_PROTOCOL = "http/protobuf"
+
+
+def install(manifest: Manifest, env: Mapping[str, str]) -> OtelTracer:
+    """Set up export to every configured backend; return the hooks that make the spans."""
+    identity = Identity.from_env(manifest, env)
+    resource = Resource.create(_service_name(identity, env))
+    span_exporters, log_exporters, backends = _exporters(env)
+    # The processors' own timers (OTEL_BSP_SCHEDULE_DELAY, 5 s) stay as a backstop; the
+    # flusher exports as each response ends.
+    provider = TracerProvider(resource=resource, shutdown_on_exit=False)
+    provider.add_span_processor(Enrich(identity))
+    for exporter in span_exporters:
+        provider.add_span_processor(BatchSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)  # spans other libraries make go the same way
+    logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
+    for exporter in log_exporters:
+        logger_provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
+    if log_exporters:
+        logging.getLogger().addHandler(ExportHandler(logger_provider))
+    flusher = Flusher((provider, logger_provider))
+    capture = env.get(CAPTURE, "").strip().lower() in CAPTURE_ON
+    description = " and ".join(backends) or "configured, but no exporter could start"
+    if capture:
+        description += ", with message content"
+    tracer = OtelTracer(provider.get_tracer(__package__), identity, capture, flusher, description)
+    atexit.register(tracer.close)  # also in `--reload` children, which never return to serve.py
+    return tracer
+
+
+def _service_name(identity: Identity, env: Mapping[str, str]) -> dict[str, str]:
+    """The agent's name, unless the environment names the service (the platform does)."""
+    if env.get("OTEL_SERVICE_NAME") or "service.name=" in env.get("OTEL_RESOURCE_ATTRIBUTES", ""):
+        return {}
+    return {"service.name": identity.agent_name}
+
+
+def _exporters(env: Mapping[str, str]) -> tuple[list[Any], list[Any], list[str]]:
+    """(span exporters, log exporters, what each backend is called in the start-up line)."""
+    spans: list[Any] = []
+    logs: list[Any] = []
+    backends: list[str] = []
+    connection = env.get("APPLICATIONINSIGHTS_CONNECTION_STRING", "").strip()
+    if connection:
+        from azure.monitor.opentelemetry.exporter import (
+            AzureMonitorLogExporter,
+            AzureMonitorTraceExporter,
+        )
+
+        try:
+            spans.append(AzureMonitorTraceExporter(connection_string=connection))
+            logs.append(AzureMonitorLogExporter(connection_string=connection))
+            backends.append("Azure Monitor")
+        except ValueError as error:
+            log.warning(
+                "APPLICATIONINSIGHTS_CONNECTION_STRING is not usable (%s); copy it again "
+                "from the Application Insights resource",
+                error,
+            )
+    for signal, exporters in (("TRACES", spans), ("LOGS", logs)):
+        endpoint = env.get(f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT") or env.get(
+            "OTEL_EXPORTER_OTLP_ENDPOINT"
+        )
+        if not endpoint:
+            continue
+        protocol = (
+            env.get(f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL")
+            or env.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+            or OTLP_PROTOCOL
+        ).strip()
+        if protocol != OTLP_PROTOCOL:
+            log.warning(
+                "OTEL_EXPORTER_OTLP_PROTOCOL=%s is not supported, %s are not sent over OTLP; "
+                "use %s (a collector's port 4318)",
+                protocol,
+                signal.lower(),
+                OTLP_PROTOCOL,
+            )
+            continue
+        exporters.append(_otlp_exporter(signal))
+        backend = f"OTLP {endpoint}"
+        if backend not in backends:
+            backends.append(backend)
+    return spans, logs, backends
+
+
+def _otlp_exporter(signal: str) -> Any:
+    """The OTLP/HTTP exporter of one signal; it reads its endpoint, headers and timeout."""
+    if signal == "TRACES":
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        return OTLPSpanExporter()
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+
+    return OTLPLogExporter()

@@ -1,0 +1,225 @@
+"""Telemetry from the server process to local stand-ins of its backends (tests/telemetry_stubs.py).
+
+The batch processors' own timers are set to a minute: what arrives sooner was sent because
+a response ended. Tests of what each span holds are in test_telemetry.py.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+import pytest
+
+from conftest import AGENT_NAME, PACKAGE, PROJECT, TEST_AGENT, start_server
+from fake_model import Answer, Call, Fail, FakeModel
+from telemetry_stubs import QUIET_AZURE_MONITOR, IngestionEndpoint, OtlpReceiver
+
+TRACE = "0af7651916cd43dd8448eb211c80319c"
+TRACEPARENT = f"00-{TRACE}-b7ad6b7169203331-01"
+SLOW_TIMERS = {"OTEL_BSP_SCHEDULE_DELAY": "60000", "OTEL_BLRP_SCHEDULE_DELAY": "60000"}
+
+
+@contextmanager
+def serving(home: Path, *args: str, **env: str) -> Iterator[str]:
+    process, url = start_server(home, *args, log=home / "server.log", **SLOW_TIMERS, **env)
+    try:
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def create(url: str, body: dict[str, Any], **headers: str) -> httpx.Response:
+    reply = httpx.post(f"{url}/responses", json=body, headers=headers, timeout=30)
+    assert reply.status_code in (200, 500), reply.text
+    return reply
+
+
+def by_response(spans: list[dict[str, Any]], response_id: str) -> list[dict[str, Any]]:
+    """The spans of one response's trace, its invoke_agent span first."""
+    (root,) = [s for s in spans if s["attributes"].get("gen_ai.response.id") == response_id]
+    return [root] + [s for s in spans if s["trace_id"] == root["trace_id"] and s is not root]
+
+
+def test_spans_reach_an_otlp_collector_as_each_response_ends(tmp_path: Path) -> None:
+    with FakeModel() as model, OtlpReceiver() as otlp:
+        env = model.env(
+            MODEL_DEPLOYMENT_NAME="test-model",
+            MODEL_MAX_RETRIES="0",
+            OTEL_EXPORTER_OTLP_ENDPOINT=otlp.url,
+        )
+        with serving(tmp_path, "--agent", "tests.e2e_agent:agent", **env) as url:
+            model.script(Answer("Hello there."))
+            plain = create(url, {"input": "Hi"}, traceparent=TRACEPARENT).json()
+            spans = otlp.wait_for(otlp.spans)
+            model.script(Answer("Streamed reply."))
+            with httpx.stream(
+                "POST", f"{url}/responses", json={"input": "Hi", "stream": True}, timeout=30
+            ) as stream:
+                lines = [line for line in stream.iter_lines() if line.startswith("data: ")]
+            streamed = json.loads(lines[-1][len("data: ") :])["response"]
+            model.script(Fail(429, "rate_limit_exceeded", "Slow down."))
+            failed = create(url, {"input": "Hi"}).json()
+            model.script(Answer(calls=(Call("get_weather", {"city": "Paris"}),)), Answer("Sunny."))
+            tools = create(url, {"input": "Weather in Paris?"}).json()
+            wanted = {plain["id"], streamed["id"], failed["id"], tools["id"]}
+
+            def responses() -> list[str]:
+                found = {s["attributes"].get("gen_ai.response.id") for s in otlp.spans()}
+                return sorted(wanted - found) or ["all"]
+
+            otlp.wait_for(lambda: responses() == ["all"] and responses())
+    assert spans, "no span within 10 s of the first reply: the end of a response did not flush"
+    spans = otlp.spans()
+    root, chat = by_response(spans, plain["id"])
+    assert (root["name"], root["service"], root["trace_id"]) == (
+        f"invoke_agent {AGENT_NAME}",
+        AGENT_NAME,
+        TRACE,
+    )
+    assert root["attributes"]["gen_ai.request.model"] == plain["model"]
+    assert chat["name"] == "chat test-model"
+    assert chat["parent_span_id"] == root["span_id"]
+    assert chat["attributes"]["gen_ai.usage.output_tokens"] == 5
+    assert model.requests[0].headers["traceparent"].split("-")[1:3] == [TRACE, chat["span_id"]]
+    root, chat = by_response(spans, streamed["id"])
+    assert root["status"] == chat["status"] == 0  # STATUS_CODE_UNSET: no error
+    root, chat = by_response(spans, failed["id"])
+    assert root["attributes"]["error.type"] == failed["error"]["code"] == "model_rate_limited"
+    assert root["status"] == chat["status"] == 2  # STATUS_CODE_ERROR
+    root, *children = by_response(spans, tools["id"])
+    assert sorted(s["name"] for s in children) == [
+        "chat test-model",
+        "chat test-model",
+        "execute_tool get_weather",
+    ]
+
+
+def test_logs_go_to_the_collector_with_their_trace(tmp_path: Path) -> None:
+    with OtlpReceiver() as otlp:
+        with serving(tmp_path, "--agent", TEST_AGENT, OTEL_EXPORTER_OTLP_ENDPOINT=otlp.url) as url:
+            create(url, {"input": "crash-early"}, traceparent=TRACEPARENT)
+            logs = otlp.wait_for(lambda: [r for r in otlp.logs() if "agent failed" in r["body"]])
+        (record,) = logs
+        assert (record["severity"], record["trace_id"]) == ("ERROR", TRACE)
+        (root,) = otlp.wait_for(otlp.spans)
+        assert record["span_id"] == root["span_id"]
+        # The access line is not exported: the response's span records the request.
+        assert not [r for r in otlp.logs() if r["body"].startswith("POST /responses")]
+    # On the console, every line is JSON, with the trace it belongs to.
+    lines = [json.loads(line) for line in (tmp_path / "server.log").read_text().splitlines()]
+    (access,) = [line for line in lines if line["message"].startswith("POST /responses")]
+    assert (access["trace_id"], access["status"]) == (TRACE, 500)
+
+
+def test_a_slow_collector_never_delays_the_reply(tmp_path: Path) -> None:
+    with OtlpReceiver() as otlp:
+        otlp.delay = 3.0
+        with serving(tmp_path, "--agent", TEST_AGENT, OTEL_EXPORTER_OTLP_ENDPOINT=otlp.url) as url:
+            replies = []
+            for _ in range(3):
+                started = time.monotonic()
+                create(url, {"input": "words hello"})
+                replies.append(time.monotonic() - started)
+            assert max(replies) < 1.5, replies  # each would take 3 s if it waited for the export
+            assert otlp.wait_for(otlp.spans, timeout=20)
+
+
+def test_spans_and_logs_reach_application_insights(tmp_path: Path) -> None:
+    with IngestionEndpoint() as ingestion:
+        env = {
+            "APPLICATIONINSIGHTS_CONNECTION_STRING": ingestion.connection_string,
+            **QUIET_AZURE_MONITOR,
+        }
+        with serving(tmp_path, "--agent", TEST_AGENT, **env) as url:
+            ok = create(url, {"input": "words hello"}, traceparent=TRACEPARENT).json()
+            failed = create(url, {"input": "fail now"}).json()
+            requests = ingestion.wait_for(
+                lambda: len(found := ingestion.envelopes("RequestData")) >= 2 and found
+            )
+            logged = ingestion.wait_for(lambda: ingestion.envelopes("MessageData"))
+    by_id = {e["data"]["baseData"]["properties"]["gen_ai.response.id"]: e for e in requests}
+    first, second = by_id[ok["id"]], by_id[failed["id"]]
+    assert first["tags"]["ai.operation.id"] == TRACE
+    assert first["tags"]["ai.cloud.role"] == AGENT_NAME
+    assert first["data"]["baseData"]["name"] == f"invoke_agent {AGENT_NAME}"
+    assert first["data"]["baseData"]["success"] is True
+    properties = first["data"]["baseData"]["properties"]
+    assert properties["gen_ai.agent.name"] == AGENT_NAME
+    assert properties["microsoft.session.id"]
+    assert second["data"]["baseData"]["success"] is False  # (the exporter keeps error.type back)
+    assert any(f"serving {AGENT_NAME}" in e["data"]["baseData"]["message"] for e in logged)
+
+
+def test_nothing_of_telemetry_is_imported_while_it_is_off(tmp_path: Path) -> None:
+    """Start-up and a request, in a fresh interpreter with no exporter configured."""
+    script = f"""
+import asyncio, sys
+import httpx2 as httpx
+from {PACKAGE}.hosting import serve
+settings, app = serve.build("{PACKAGE}.agent:agent", None)
+async def request():
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://agent") as client:
+        for stream in (False, True):
+            reply = await client.post("/responses", json={{"input": "hi", "stream": stream}})
+            assert reply.status_code == 200, reply.text
+asyncio.run(request())
+print(sorted(name for name in sys.modules
+             if name.split(".")[0] == "opentelemetry" or "telemetry" in name.split(".")
+             or name.startswith("azure.monitor")))
+"""
+    env = {"HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "RESPONSE_STORE": "memory"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=PROJECT, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("protocol", ["grpc", "http/json"])
+def test_an_unsupported_otlp_protocol_is_refused_and_the_agent_still_serves(
+    tmp_path: Path, protocol: str
+) -> None:
+    env = {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9",
+        "OTEL_EXPORTER_OTLP_PROTOCOL": protocol,
+    }
+    with serving(tmp_path, **env) as url:
+        assert create(url, {"input": "hi"}).status_code == 200
+    log = (tmp_path / "server.log").read_text()
+    assert f"OTEL_EXPORTER_OTLP_PROTOCOL={protocol} is not supported" in log
+
+
+def test_a_flush_on_demand_waits_no_longer_than_asked() -> None:
+    """What a snapshot hook calls: it returns in time even while a collector hangs."""
+    from importlib import import_module
+
+    flusher_module = import_module(f"{PACKAGE}.telemetry.flush")
+    release = threading.Event()
+    flushed: list[str] = []
+
+    class Provider:
+        def force_flush(self, timeout_millis: int = 30_000) -> bool:
+            flushed.append("asked")
+            release.wait(10)
+            return True
+
+        def shutdown(self) -> None:
+            pass
+
+    flusher = flusher_module.Flusher([Provider()])
+    started = time.monotonic()
+    flusher.flush(timeout=0.2)
+    assert time.monotonic() - started < 2
+    assert flushed == ["asked"]
+    release.set()
