@@ -94,7 +94,7 @@ def test_spans_reach_an_otlp_collector_as_each_response_ends(tmp_path: Path) -> 
     root, chat = by_response(spans, streamed["id"])
     assert root["status"] == chat["status"] == 0  # STATUS_CODE_UNSET: no error
     root, chat = by_response(spans, failed["id"])
-    assert root["attributes"]["error.type"] == failed["error"]["code"] == "model_rate_limited"
+    assert root["attributes"]["error.type"] == failed["error"]["code"] == "rate_limit_exceeded"
     assert root["status"] == chat["status"] == 2  # STATUS_CODE_ERROR
     root, *children = by_response(spans, tools["id"])
     assert sorted(s["name"] for s in children) == [
