@@ -7,6 +7,8 @@ storage service over TLS; everything is driven through the `openai` client.
 
 from __future__ import annotations
 
+import asyncio
+import importlib
 import json
 import subprocess
 import sys
@@ -17,9 +19,12 @@ from pathlib import Path
 import httpx2 as httpx
 import openai
 import pytest
+from azure.core.credentials import AccessToken
 
 from conftest import PACKAGE, PROJECT, TEST_AGENT, free_port, start_server
 from fake_foundry_storage import FakeStorage, new_call_id
+
+storage = importlib.import_module(f"{PACKAGE}.hosting.foundry_storage")
 
 STORE = {"RESPONSE_STORE": "foundry", "STORAGE_RETRIES": "2", "STORAGE_TIMEOUT_SECONDS": "1"}
 
@@ -130,6 +135,8 @@ def test_previous_response_id_reads_history_ids_then_one_batch(url: str, fake: F
     (batch,) = fake.sent("items")
     assert batch.body == {"item_ids": ids[:2]}
     assert fake.sent("create")[-1].body["history_item_ids"] == ids[:2]
+    call_ids = {r.headers["x-agent-foundry-call-id"] for r in fake.requests[1:]}
+    assert len(call_ids) == 1  # the second request's own, on each of its three calls
     third = alice.responses.create(model="m", input="more", previous_response_id=second.id)
     assert [item["id"] for item in seen(third)][:3] == ids
 
@@ -304,3 +311,37 @@ def test_a_missing_endpoint_exits_with_one_line(tmp_path: Path) -> None:
     assert done.returncode != 0
     assert "FOUNDRY_PROJECT_ENDPOINT" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+
+
+class CountingCredential:
+    """Tokens that expire `seconds` from now, numbered by how many were asked for."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.calls = 0
+
+    async def get_token(self, *scopes: str, **kwargs: object) -> AccessToken:
+        assert scopes == ("https://ai.azure.com/.default",)
+        self.calls += 1
+        await asyncio.sleep(0.01)
+        return AccessToken(f"t{self.calls}", int(time.time() + self.seconds))
+
+
+def test_tokens_are_shared_and_refreshed_before_they_expire(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def scenario() -> None:
+        credential = CountingCredential(3600)
+        tokens = storage.Tokens(credential)
+        assert await asyncio.gather(*(tokens.get() for _ in range(20))) == ["t1"] * 20
+        assert credential.calls == 1
+        now = time.time()
+        monkeypatch.setattr(storage.time, "time", lambda: now + 3600 - 200)
+        assert await tokens.get() == "t1"  # still valid: refreshed in the background
+        await asyncio.sleep(0.05)
+        assert credential.calls == 2
+        assert await tokens.get() == "t2"
+        monkeypatch.setattr(storage.time, "time", lambda: now + 2 * 3600)
+        assert await tokens.get() == "t3"  # expired: waited for
+
+    asyncio.run(scenario())

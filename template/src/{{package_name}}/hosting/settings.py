@@ -2,8 +2,8 @@
 
     HOST, PORT                  where to listen: 127.0.0.1:8088 on your machine, 0.0.0.0 in
                                 Foundry (its FOUNDRY_HOSTING_ENVIRONMENT) and in the image
-    STATE_DIR                   where responses are stored (default $HOME, which Foundry
-                                keeps per session); a temp dir is used if it is unwritable
+    STATE_DIR                   where the SQLite store keeps responses (default $HOME); a
+                                temp dir is used if it is unwritable
     RESPONSE_STORE              "foundry" (the default in Foundry: the project's storage),
                                 "sqlite" (the default elsewhere) or "memory" (lost on exit)
     STORAGE_TIMEOUT_SECONDS     how long one Foundry storage call may take (10)
