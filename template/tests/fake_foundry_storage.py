@@ -78,6 +78,8 @@ class FakeStorage:
     record: bool = True
     """False keeps no requests (long bench runs)."""
     tokens_issued: int = 0
+    valid: set[str] = field(default_factory=set)
+    """Every token issued (servers sharing the fake each keep their own)."""
     port: int = 0
     identity_port: int = 0
 
@@ -154,6 +156,7 @@ class FakeStorage:
         if request.headers.get("X-IDENTITY-HEADER") != IDENTITY_HEADER:
             return web.json_response({"error": "bad identity header"}, status=401)
         self.tokens_issued += 1
+        self.valid.add(self.token)
         return web.json_response(
             {
                 "access_token": self.token,
@@ -178,7 +181,8 @@ class FakeStorage:
             await asyncio.sleep(self.delay)
         if request.query.get("api-version") != "v1":
             return _error(400, "invalid_api_version", "api-version must be v1")
-        if request.headers.get("Authorization") != f"Bearer {self.token}":
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        if scheme != "Bearer" or token not in self.valid:
             return _error(401, "unauthorized", "missing or stale bearer token")
         operation = _operation(request.method, path)
         planned = self.plans.get(operation)

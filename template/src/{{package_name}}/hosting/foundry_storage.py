@@ -80,6 +80,7 @@ class Tokens:
         refresh = self._refresh
         if refresh is None:
             refresh = self._refresh = asyncio.get_running_loop().create_task(self._fetch())
+            refresh.add_done_callback(_retrieved)  # a failed background refresh is retried
         if token is not None and left > 30:
             return token.token  # still good: the refresh goes on in the background
         return (await asyncio.shield(refresh)).token
@@ -166,7 +167,10 @@ class StorageClient:
         try:
             token = await self.tokens.get()
         except Exception as error:
-            raise StorageError(f"no token for the agent identity ({_first_line(error)})") from None
+            raise StorageError(
+                f"no token for the agent identity ({_first_line(error)}); in Foundry the"
+                " platform provides it, on your machine sign in with `az login`"
+            ) from None
         headers = {"Authorization": f"Bearer {token}"}
         if call_id:
             headers[CALL_ID] = call_id
@@ -188,6 +192,11 @@ class StorageClient:
         except orjson.JSONDecodeError:
             parsed = None
         return Reply(status, parsed, attempt, retry_after)
+
+
+def _retrieved(task: asyncio.Task[AccessToken]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 def _transient(status: int) -> bool:

@@ -208,15 +208,21 @@ class FoundryStore:
             raise _failure(error) from None
 
     async def _reach(self) -> str | None:
-        """None when storage answers with this identity; else what is wrong, in one line."""
+        """None when storage answers; else why it cannot be reached, in one line.
+
+        Without a request there is no call id, so storage may refuse the probe: any answer
+        but a 5xx means it can be reached (a refused identity is logged, and shows on calls).
+        """
         try:
             reply = await self.client.call("GET", f"responses/probe_{random_hex(48)}", None)
         except StorageError as error:
             return f"Foundry storage at {self.client.base} cannot be reached: {error}"
         if reply.status in (401, 403):
-            return (
-                f"Foundry storage at {self.client.base} refused the agent identity "
-                f"(HTTP {reply.status}); check the identity's access to the project"
+            log.warning(
+                "Foundry storage at %s answered HTTP %d to a probe without a call id;"
+                " if requests fail with storage_unauthorized, check the agent identity's access",
+                self.client.base,
+                reply.status,
             )
         return None
 
