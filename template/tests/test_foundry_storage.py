@@ -272,10 +272,10 @@ def test_a_restart_loses_nothing_storage_acknowledged(tmp_path: Path, fake: Fake
         process.wait(timeout=30)
 
 
-def test_readiness_fails_while_storage_cannot_be_reached(tmp_path: Path, fake: FakeStorage) -> None:
-    fake.down = True
+def readiness_of_new_server(tmp_path: Path, env: dict[str, str]) -> tuple[httpx.Response, str]:
+    """Start a server that may not become ready; its first readiness answer, and its log."""
     port = free_port()
-    env = {**fake.env, **STORE, "HOST": "127.0.0.1", "PORT": str(port), "HOME": str(tmp_path)}
+    env = {**env, "HOST": "127.0.0.1", "PORT": str(port), "HOME": str(tmp_path), "PATH": "/bin"}
     log = tmp_path / "server.log"
     with log.open("wb") as stderr:
         process = subprocess.Popen(
@@ -285,17 +285,30 @@ def test_readiness_fails_while_storage_cannot_be_reached(tmp_path: Path, fake: F
         deadline = time.monotonic() + 20
         while True:
             try:
-                reply = httpx.get(f"http://127.0.0.1:{port}/readiness", timeout=1)
-                break
+                return httpx.get(f"http://127.0.0.1:{port}/readiness", timeout=1), log.read_text()
             except httpx.HTTPError:
                 assert time.monotonic() < deadline, log.read_text()
                 time.sleep(0.1)
-        assert reply.status_code == 503
-        assert "cannot be reached" in reply.json()["reason"]
-        assert "Foundry storage" in log.read_text()
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_readiness_fails_while_storage_cannot_be_reached(tmp_path: Path, fake: FakeStorage) -> None:
+    fake.down = True
+    reply, log = readiness_of_new_server(tmp_path, {**fake.env, **STORE})
+    assert reply.status_code == 503
+    assert "cannot be reached: HTTP 503 after 3 attempts" in reply.json()["reason"]
+    assert "Foundry storage" in log
+
+
+def test_a_missing_identity_is_one_line_at_start(tmp_path: Path, fake: FakeStorage) -> None:
+    env = {"FOUNDRY_PROJECT_ENDPOINT": fake.endpoint, "SSL_CERT_FILE": str(fake.ca_file), **STORE}
+    reply, log = readiness_of_new_server(tmp_path, env)
+    assert reply.status_code == 503
+    assert "no token for the agent identity" in reply.json()["reason"]
+    (line,) = [line for line in log.splitlines() if "no token" in line]
+    assert "az login" in line
 
 
 def test_a_missing_endpoint_exits_with_one_line(tmp_path: Path) -> None:

@@ -17,17 +17,19 @@ import ssl
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 import orjson
 from azure.core.credentials import AccessToken
 from azure.core.credentials_async import AsyncTokenCredential
+from yarl import URL
 
 from .identity import CALL_ID
 
 log = logging.getLogger(__name__)
 
-API_VERSION = "v1"
+VERSION = {"api-version": "v1"}
 SCOPE = "https://ai.azure.com/.default"
 REFRESH_SECONDS = 300.0
 """A token this close to its expiry is replaced (in the background while it still works)."""
@@ -132,13 +134,13 @@ class StorageClient:
     ) -> Reply:
         """One call, retried while the failure is transient; StorageError when it gives up."""
         assert self._session is not None, "StorageClient.start() was not awaited"
-        params = {**(query or {}), "api-version": API_VERSION}
-        url = self.base + path
+        # Encoded once here: yarl would parse and re-encode the query on every attempt.
+        url = URL(f"{self.base}{path}?{urlencode({**(query or {}), **VERSION})}", encoded=True)
         attempt = 0
         while True:
             attempt += 1
             try:
-                reply = await self._once(method, url, params, call_id, body, attempt)
+                reply = await self._once(method, url, call_id, body, attempt)
             except StorageError as error:
                 if not error.transient or attempt > self.retries:
                     raise
@@ -157,8 +159,7 @@ class StorageClient:
     async def _once(
         self,
         method: str,
-        url: str,
-        params: dict[str, str],
+        url: URL,
         call_id: str | None,
         body: bytes | None,
         attempt: int,
@@ -177,9 +178,7 @@ class StorageClient:
         if body is not None:
             headers["Content-Type"] = "application/json"
         try:
-            async with self._session.request(
-                method, url, params=params, data=body, headers=headers
-            ) as response:
+            async with self._session.request(method, url, data=body, headers=headers) as response:
                 raw = await response.read()
                 status = response.status
                 retry_after = response.headers.get("Retry-After")
