@@ -38,11 +38,10 @@ BACKOFF_CAP_SECONDS = 2.0
 
 
 class StorageError(Exception):
-    """A call that did not succeed: `status` is None when no answer came at all."""
+    """A call that got no usable answer; `transient` when trying again may help."""
 
-    def __init__(self, message: str, status: int | None = None, transient: bool = False) -> None:
+    def __init__(self, message: str, transient: bool = False) -> None:
         super().__init__(message)
-        self.status = status
         self.transient = transient
 
 
@@ -113,7 +112,6 @@ class StorageClient:
         self._session = aiohttp.ClientSession(
             connector=connector,
             timeout=aiohttp.ClientTimeout(total=self.timeout),
-            json_serialize=lambda value: orjson.dumps(value).decode(),
             skip_auto_headers=("User-Agent",),
         )
 
@@ -149,9 +147,7 @@ class StorageClient:
                 continue
             if not _transient(reply.status) or attempt > self.retries:
                 if _transient(reply.status):
-                    raise StorageError(
-                        f"HTTP {reply.status} after {attempt} attempts", reply.status, True
-                    )
+                    raise StorageError(f"HTTP {reply.status} after {attempt} attempts", True)
                 return reply
             log.warning("Foundry storage %s %s: HTTP %d; retrying", method, path, reply.status)
             await asyncio.sleep(_backoff(attempt, reply.retry_after))
