@@ -25,6 +25,7 @@ from conftest import PACKAGE, PROJECT, TEST_AGENT, free_port, start_server
 from fake_foundry_storage import FakeStorage, new_call_id
 
 storage = importlib.import_module(f"{PACKAGE}.hosting.foundry_storage")
+settings = importlib.import_module(f"{PACKAGE}.hosting.settings")
 
 STORE = {"RESPONSE_STORE": "foundry", "STORAGE_RETRIES": "2", "STORAGE_TIMEOUT_SECONDS": "1"}
 
@@ -68,6 +69,18 @@ def client(url: str, user: str = "alice") -> openai.OpenAI:
 def seen(response: openai.types.responses.Response) -> list[dict]:
     """The items the scripted agent was given, from its description."""
     return json.loads(response.output_text)["items"]
+
+
+def test_foundry_storage_is_chosen_where_the_platform_runs_the_agent() -> None:
+    def store(**env: str) -> str:
+        return settings.Settings.from_env(env).store
+
+    assert store() == "sqlite"
+    assert store(FOUNDRY_HOSTING_ENVIRONMENT="production") == "foundry"
+    assert store(RESPONSE_STORE="Foundry") == "foundry"
+    assert store(FOUNDRY_HOSTING_ENVIRONMENT="production", RESPONSE_STORE="memory") == "memory"
+    with pytest.raises(settings.SettingsError, match="foundry, sqlite, memory"):
+        store(RESPONSE_STORE="disk")
 
 
 def test_create_retrieve_delete_and_input_items_go_to_storage(url: str, fake: FakeStorage) -> None:
