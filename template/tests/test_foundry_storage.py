@@ -129,9 +129,17 @@ def test_a_stream_is_created_first_and_its_final_snapshot_saved(
     assert fake.sent("update")[-1].body["output"][0]["content"][0]["text"] == "a b c "
 
 
-def test_a_long_stream_updates_its_snapshot_as_it_goes(url: str, fake: FakeStorage) -> None:
-    events = list(client(url).responses.create(model="m", input="slow 2.5", stream=True))
-    assert events[-1].type == "response.completed"
+@pytest.mark.parametrize("stream", [True, False])
+def test_a_long_run_updates_its_snapshot_as_it_goes(
+    url: str, fake: FakeStorage, stream: bool
+) -> None:
+    alice = client(url)
+    created = alice.responses.create(model="m", input="slow 2.5", background=True, stream=stream)
+    if stream:
+        assert list(created)[-1].type == "response.completed"
+    else:
+        while alice.responses.retrieve(created.id).status == "in_progress":
+            time.sleep(0.2)
     statuses = [r.body["status"] for r in fake.sent("update")]
     assert statuses[-1] == "completed"
     assert "in_progress" in statuses[:-1]

@@ -96,6 +96,7 @@ class Run:
         try:
             async for output in outputs:
                 self.events.add(output)
+                self._progress()
             self._close_output()
         except (Exception, asyncio.CancelledError) as error:
             self._ended_by(error)
