@@ -87,7 +87,7 @@ def test_create_retrieve_delete_and_input_items_go_to_storage(url: str, fake: Fa
     alice = client(url)
     inputs = [{"role": "user", "content": f"line {n}"} for n in range(5)]
     response = alice.responses.create(model="m", input=inputs)
-    (create,) = fake.sent("create")
+    (create,) = fake.requests  # one storage round trip for a new response
     assert set(create.body) == {"response", "input_items", "history_item_ids"}
     assert create.body["response"]["id"] == response.id
     assert create.body["response"]["status"] == "completed"
