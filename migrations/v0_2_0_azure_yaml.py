@@ -61,6 +61,11 @@ def old_manifest() -> str | None:
     return shown.stdout if shown.returncode == 0 else None
 
 
+def text(value: Any) -> str:
+    """An environment value as azd's schema wants it: a string (true/false for booleans)."""
+    return str(value).lower() if isinstance(value, bool) else "" if value is None else str(value)
+
+
 def convert(old: dict[str, Any], package: str, rules: ModuleType) -> dict[str, Any]:
     """azure.yaml's content holding every value of the old agent.yaml."""
     resources = old.get("resources") or {}
@@ -74,7 +79,9 @@ def convert(old: dict[str, Any], package: str, rules: ModuleType) -> dict[str, A
         memory=str(resources["memory"]),
         acr_name=registry.get("acr_name") or "",
         image_repository=registry.get("image_repository") or old["name"],
-        environment_variables=old.get("environment_variables") or {},
+        environment_variables={
+            str(name): text(value) for name, value in (old.get("environment_variables") or {}).items()
+        },
         tools=old.get("tools") or [],
         extra={key: value for key, value in old.items() if key not in KNOWN},
     )

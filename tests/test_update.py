@@ -212,7 +212,7 @@ def test_agent_yaml_moves_into_azure_yaml_with_every_edit(
     old.write_text(
         old.read_text()
         .replace("description: A hosted agent for Azure AI Foundry.", "description: Knows the weather.")
-        .replace("environment_variables: {}", "environment_variables:\n  LOG_LEVEL: debug")
+        .replace("environment_variables: {}", "environment_variables:\n  LOG_LEVEL: debug\n  RETRIES: 3")
         .replace("  acr_name: ''", "  acr_name: shopacr")
         + "- type: mcp\n  server_label: docs\n  server_url: https://learn.microsoft.com/api/mcp\n"
         + "  require_approval: never\n"
@@ -230,7 +230,7 @@ def test_agent_yaml_moves_into_azure_yaml_with_every_edit(
     service = data["services"]["my-agent"]
     assert service["host"] == "azure.ai.agent"
     assert service["description"] == "Knows the weather."
-    assert service["env"] == {"MODEL_DEPLOYMENT_NAME": "gpt-4.1-mini", "LOG_LEVEL": "debug"}
+    assert service["env"] == {"MODEL_DEPLOYMENT_NAME": "gpt-4.1-mini", "LOG_LEVEL": "debug", "RETRIES": "3"}
     assert service["docker"]["registry"] == "shopacr.azurecr.io"
     assert service["protocols"] == [{"protocol": "responses", "version": "2.0.0"}]
     assert [tool.get("name") or tool["server_label"] for tool in service["tools"]] == ["get_weather", "docs"]
