@@ -5,9 +5,10 @@ Python: standard library and PyYAML only. The rules come from the rendered
 project's hosting/manifest.py, so the hook, the server and deploy.py agree.
 
 Copier runs tasks three times per update: in a temporary render of the old
-version, in the project, and in a temporary render of the new version. azure.yaml
-(agent.yaml before v0.2.0) is written in all three (the same answers give the same bytes, so Copier's diff
-sees only the user's edits). Tool stubs are user code: they are created only in a
+version, in the project, and in a temporary render of the new version. The manifest
+(azure.yaml; agent.yaml before v0.2.0, when the old version's hook runs) is written in
+all three (the same answers give the same bytes, so Copier's diff sees only the user's
+edits). Tool stubs are user code: they are created only in a
 new project (`copy`) or in the git work tree being updated, never in the temporary
 renders, so Copier never sees them as template files it could delete.
 
