@@ -1,13 +1,14 @@
-"""Copier task: write agent.yaml from the answers and stub each new function tool.
+"""Copier task: write azure.yaml from the answers and stub each new function tool.
 
 Run by Copier in the rendered project (the working directory) with Copier's own
 Python: standard library and PyYAML only. The rules come from the rendered
 project's hosting/manifest.py, so the hook, the server and deploy.py agree.
 
 Copier runs tasks three times per update: in a temporary render of the old
-version, in the project, and in a temporary render of the new version. agent.yaml
-is written in all three (the same answers give the same bytes, so Copier's diff
-sees only the user's edits). Tool stubs are user code: they are created only in a
+version, in the project, and in a temporary render of the new version. The manifest
+(azure.yaml; agent.yaml before v0.2.0, when the old version's hook runs) is written in
+all three (the same answers give the same bytes, so Copier's diff sees only the user's
+edits). Tool stubs are user code: they are created only in a
 new project (`copy`) or in the git work tree being updated, never in the temporary
 renders, so Copier never sees them as template files it could delete.
 
@@ -79,14 +80,14 @@ def main(argv: list[str]) -> int:
     answers = yaml.safe_load(Path(answers_file).read_text(encoding="utf-8"))
     rules = load_rules(answers["package_name"])
     try:
-        manifest = rules.manifest_from_answers(answers)
+        data = rules.manifest_from_answers(answers)
+        manifest = rules.parse(data)
     except rules.ManifestError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    Path(rules.MANIFEST_FILE).write_text(rules.dump(manifest), encoding="utf-8")
+    Path(rules.MANIFEST_FILE).write_text(rules.dump(data), encoding="utf-8")
     if operation == "copy" or in_git_work_tree(Path.cwd()):
-        functions = [tool for tool in manifest["tools"] if tool["type"] == "function"]
-        write_stubs(answers["package_name"], functions)
+        write_stubs(answers["package_name"], manifest.function_tools)
     return 0
 
 

@@ -167,18 +167,19 @@ def test_run_time_rules_refuse_the_same_answers(answers: dict[str, Any], message
 def test_plain_environment_variables_pass_both_checks(tmp_path: Path, variables: dict[str, Any]) -> None:
     RULES.check_environment_variables(variables)
     project = render(tmp_path / "p", {"environment_variables": variables})
-    written = yaml.safe_load((project / "agent.yaml").read_text())["environment_variables"]
-    assert sorted(written) == sorted(variables)
+    [service] = yaml.safe_load((project / "azure.yaml").read_text())["services"].values()
+    assert sorted(service["env"]) == sorted(["MODEL_DEPLOYMENT_NAME", *variables])
 
 
 def test_http_mcp_url_is_allowed_for_localhost(tmp_path: Path) -> None:
     project = render(tmp_path / "p", {"mcp_servers": {"local": "http://localhost:8000/mcp"}})
-    assert "http://localhost:8000/mcp" in (project / "agent.yaml").read_text()
+    assert "http://localhost:8000/mcp" in (project / "azure.yaml").read_text()
 
 
 def test_empty_registry_is_allowed_at_copy_time(tmp_path: Path) -> None:
     project = render(tmp_path / "p", {"acr_name": ""})
-    assert yaml.safe_load((project / "agent.yaml").read_text())["registry"]["acr_name"] == ""
+    [service] = yaml.safe_load((project / "azure.yaml").read_text())["services"].values()
+    assert "registry" not in service["docker"]  # azd falls back to AZURE_CONTAINER_REGISTRY_ENDPOINT
 
 
 def test_copy_without_trust_exits_4_and_writes_nothing(tmp_path: Path) -> None:

@@ -64,7 +64,7 @@ def get(url: str, body: dict | None = None) -> tuple[int, bytes]:
 
 
 def test_the_unpacked_zip_installs_into_a_fresh_venv_and_serves(unpacked: Path, tmp_path: Path) -> None:
-    assert {path.name for path in unpacked.iterdir()} == {"agent.yaml", "requirements.txt", PACKAGE}
+    assert {path.name for path in unpacked.iterdir()} == {"azure.yaml", "requirements.txt", PACKAGE}
     venv = tmp_path / "venv"
     python = venv / "bin" / "python"
     run([str(BIN / "uv"), "venv", "--quiet", "--python", sys.executable, str(venv)], cwd=unpacked)

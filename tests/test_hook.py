@@ -61,7 +61,7 @@ def test_hand_broken_answers_are_refused_with_one_line(project: Path) -> None:
     answers = project / ".copier-answers.yml"
     original = answers.read_text()
     answers.write_text(original.replace("environment_variables: {}", "environment_variables: {PORT: '1'}"))
-    manifest_before = (project / "agent.yaml").read_bytes()
+    manifest_before = (project / "azure.yaml").read_bytes()
     try:
         result = run_hook(project, "copy")
     finally:
@@ -71,4 +71,4 @@ def test_hand_broken_answers_are_refused_with_one_line(project: Path) -> None:
         "error: environment_variables.PORT: reserved; the platform or this template sets it "
         "(model_deployment sets MODEL_DEPLOYMENT_NAME); rename it"
     ]
-    assert (project / "agent.yaml").read_bytes() == manifest_before
+    assert (project / "azure.yaml").read_bytes() == manifest_before

@@ -49,7 +49,12 @@ MATRIX: dict[str, dict[str, Any]] = {
 
 
 def manifest(project: Path) -> dict[str, Any]:
-    return yaml.safe_load((project / "agent.yaml").read_text())
+    """azure.yaml's agent service, with its key as `name`."""
+    data = yaml.safe_load((project / "azure.yaml").read_text())
+    assert not (project / "agent.yaml").exists()
+    [(name, service)] = data["services"].items()
+    assert service["host"] == "azure.ai.agent"
+    return {"name": name, **service}
 
 
 def test_defaults_install_with_plain_pip_and_pass(tmp_path: Path) -> None:
@@ -70,8 +75,8 @@ def test_variant_passes_its_own_tests_and_lint(tmp_path: Path, variant: str) -> 
     cpu, memory = answers.get("resources", "1/2Gi").split("/")
     assert data["name"] == answers["agent_name"]
     assert data["description"] == answers.get("description", "A hosted agent for Azure AI Foundry.")
-    assert data["resources"] == {"cpu": cpu, "memory": memory}
-    assert data["protocol_version"] == answers.get("protocol_version", "1.0.0")
+    assert data["container"] == {"resources": {"cpu": cpu, "memory": memory}}
+    assert data["protocols"] == [{"protocol": "responses", "version": "2.0.0"}]
 
 
 def test_manifest_lists_every_tool_kind(tmp_path: Path) -> None:
@@ -82,12 +87,13 @@ def test_manifest_lists_every_tool_kind(tmp_path: Path) -> None:
         {"type": "mcp", "server_label": "github", "server_url": "https://api.githubcopilot.com/mcp/"},
         MATRIX["hosted-tools"]["tools"][0],
     ]
-    assert data["environment_variables"] == {
+    assert data["env"] == {
+        "MODEL_DEPLOYMENT_NAME": "gpt-4.1-mini",
         "LOG_LEVEL": "info",
         "MAX_TOKENS": "800",
         "FEATURE_X": "true",
     }
-    assert data["registry"] == {"acr_name": "myregistry01", "image_repository": "my-agent-2"}
+    assert data["docker"] == {"remoteBuild": True, "image": "my-agent-2", "registry": "myregistry01.azurecr.io"}
 
 
 def test_each_function_tool_gets_a_stub_module(tmp_path: Path) -> None:

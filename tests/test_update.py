@@ -153,7 +153,7 @@ def test_changed_tools_answer_updates_manifest_and_adds_stub_only(scenario: tupl
         cwd=project,
     )
 
-    tools = yaml.safe_load((project / "agent.yaml").read_text())["tools"]
+    tools = yaml.safe_load((project / "azure.yaml").read_text())["services"]["my-agent"]["tools"]
     assert sorted(t["name"] for t in tools) == ["get_time", "get_weather"]
     stub = project / "src" / "my_agent" / "tools" / "get_time.py"
     assert "def get_time(" in stub.read_text()
@@ -168,17 +168,16 @@ def test_removing_a_tool_from_the_answers_keeps_its_module(scenario: tuple[Path,
 
     copier("update", "--trust", "--defaults", "--quiet", "-d", "function_tools={}", cwd=project)
 
-    assert yaml.safe_load((project / "agent.yaml").read_text())["tools"] == []
+    assert yaml.safe_load((project / "azure.yaml").read_text())["services"]["my-agent"]["tools"] == []
     for path, text in edits.items():
         assert path.read_text() == text, path
 
 
-def test_hand_edit_of_agent_yaml_survives_an_update(scenario: tuple[Path, Path]) -> None:
+def test_hand_edit_of_azure_yaml_survives_an_update(scenario: tuple[Path, Path]) -> None:
     repo, project = scenario
-    manifest = project / "agent.yaml"
-    manifest.write_text(
-        manifest.read_text().replace("environment_variables: {}", "environment_variables:\n  LOG_LEVEL: debug")
-    )
+    manifest = project / "azure.yaml"
+    model = "      MODEL_DEPLOYMENT_NAME: gpt-4.1-mini\n"
+    manifest.write_text(manifest.read_text().replace(model, model + "      LOG_LEVEL: debug\n"))
     commit_all(project, "hand edit")
     change_template(repo, "v0.2.0")
 
@@ -188,24 +187,53 @@ def test_hand_edit_of_agent_yaml_survives_an_update(scenario: tuple[Path, Path])
     assert_clean_merge(project)
 
 
-def test_refused_update_leaves_the_project_as_it_was(scenario: tuple[Path, Path]) -> None:
-    repo, project = scenario
-    customise(project)
-    change_template(repo, "v0.2.0")
-    before = git(project, "rev-parse", "HEAD")
+# The last commit whose template wrote agent.yaml (main before azure.yaml), as v0.1.0.
+AGENT_YAML_COMMIT = "6051d22792107add8c26708467fb1bc9db67f066"
 
-    result = copier(
-        "update",
-        "--trust",
-        "--defaults",
-        "--quiet",
-        "-d",
-        "environment_variables={API_KEY: x}",
-        cwd=project,
-        check=False,
+
+def test_agent_yaml_moves_into_azure_yaml_with_every_edit(
+    tmp_path: Path, copier_bin: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(helpers, "DEFAULT_COPIER", copier_bin)
+    if subprocess.run(["git", "cat-file", "-e", AGENT_YAML_COMMIT], cwd=TEMPLATE).returncode:
+        pytest.skip(f"this checkout lacks commit {AGENT_YAML_COMMIT[:7]} (a shallow clone?)")
+    repo = tmp_path / "template-repo"
+    repo.mkdir()
+    archive = subprocess.run(["git", "archive", AGENT_YAML_COMMIT], cwd=TEMPLATE, capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(repo)], input=archive.stdout, check=True)
+    git(repo, "init", "-q", "-b", "main")
+    commit_all(repo, "v0.1.0", tag="v0.1.0")
+    project = tmp_path / "project"
+    tools = "function_tools={get_weather: Weather}"
+    copier("copy", "--trust", "--defaults", "--quiet", "-d", tools, str(repo), str(project))
+    git(project, "init", "-q", "-b", "main")
+    commit_all(project, "generated")
+    old = project / "agent.yaml"
+    old.write_text(
+        old.read_text()
+        .replace("description: A hosted agent for Azure AI Foundry.", "description: Knows the weather.")
+        .replace("environment_variables: {}", "environment_variables:\n  LOG_LEVEL: debug\n  RETRIES: 3")
+        .replace("  acr_name: ''", "  acr_name: shopacr")
+        + "- type: mcp\n  server_label: docs\n  server_url: https://learn.microsoft.com/api/mcp\n"
+        + "  require_approval: never\n"
     )
+    commit_all(project, "hand edits")
+    git(repo, "rm", "-rq", ".")
+    fresh = template_repo(tmp_path / "current")
+    shutil.copytree(fresh, repo, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".git"))
+    commit_all(repo, "v0.2.0", tag="v0.2.0")
 
-    assert result.returncode != 0
-    assert "API_KEY: looks like a secret" in result.stderr
-    assert git(project, "status", "--porcelain") == ""
-    assert git(project, "rev-parse", "HEAD") == before
+    copier("update", "--trust", "--defaults", "--quiet", cwd=project)
+
+    assert not old.exists()
+    data = yaml.safe_load((project / "azure.yaml").read_text())
+    service = data["services"]["my-agent"]
+    assert service["host"] == "azure.ai.agent"
+    assert service["description"] == "Knows the weather."
+    assert service["env"] == {"MODEL_DEPLOYMENT_NAME": "gpt-4.1-mini", "LOG_LEVEL": "debug", "RETRIES": "3"}
+    assert service["docker"]["registry"] == "shopacr.azurecr.io"
+    assert service["protocols"] == [{"protocol": "responses", "version": "2.0.0"}]
+    assert [tool.get("name") or tool["server_label"] for tool in service["tools"]] == ["get_weather", "docs"]
+    assert_clean_merge(project)
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    assert answers["_commit"] == "v0.2.0"

@@ -9,9 +9,9 @@ Without -Local it builds in Azure with `az acr build` (no local engine needed). 
 builds with docker, podman or buildah, logs in with `az acr login` and pushes.
 
 .PARAMETER Acr
-The registry (default: $env:ACR_NAME, else registry.acr_name in agent.yaml).
+The registry (default: $env:ACR_NAME, else docker.registry in azure.yaml).
 .PARAMETER Repository
-The image repository (default: registry.image_repository in agent.yaml).
+The image repository (default: docker.image in azure.yaml).
 .PARAMETER Tag
 The tag (default: UTC time and git short sha, e.g. 20261123T010203Z-1a2b3c4).
 .PARAMETER Engine
@@ -60,16 +60,21 @@ function Invoke-Step([string]$Command, [string[]]$Arguments) {
     if ($LASTEXITCODE -ne 0) { Fail "$Command failed (see its output above)" }
 }
 
-# registry.<key> from agent.yaml, as Copier writes it (a block mapping of plain scalars).
+# acr_name (docker.registry without .azurecr.io) or image_repository (docker.image) from
+# the agent service in azure.yaml, as Copier writes it (plain scalars).
 function Get-RegistrySetting([string]$Key) {
-    $inRegistry = $false
-    foreach ($line in Get-Content -LiteralPath agent.yaml) {
-        if ($line -match '^[^\s#]') {
-            $inRegistry = $line -match '^registry:\s*$'
-            continue
-        }
-        if ($inRegistry -and $line -match "^\s+${Key}:\s*(.*?)(\s+#.*)?$") {
-            return $Matches[1].Trim([char]39, [char]34)
+    $want = if ($Key -eq 'acr_name') { 'registry' } else { 'image' }
+    $dockerIndent = -1
+    foreach ($line in Get-Content -LiteralPath azure.yaml) {
+        if ($line -match '^\s*(#|$)') { continue }
+        $indent = $line.Length - $line.TrimStart(' ').Length
+        if ($dockerIndent -ge 0 -and $indent -le $dockerIndent) { $dockerIndent = -1 }
+        if ($line -match '^\s+docker:\s*$') { $dockerIndent = $indent; continue }
+        if ($dockerIndent -ge 0 -and $line -match "^\s+${want}:\s*(.*?)(\s+#.*)?$") {
+            $value = $Matches[1].Trim([char]39, [char]34)
+            if ($Key -ne 'acr_name') { return $value }
+            if ($value.EndsWith('.azurecr.io')) { return $value.Substring(0, $value.Length - 11) }
+            return ''
         }
     }
     return ''
@@ -105,8 +110,8 @@ function Find-Engine {
 }
 
 Set-Location (Split-Path -Parent $PSScriptRoot)
-if (-not ((Test-Path agent.yaml) -and (Test-Path Dockerfile))) {
-    Fail 'agent.yaml or Dockerfile is missing: run this from a generated project'
+if (-not ((Test-Path azure.yaml) -and (Test-Path Dockerfile))) {
+    Fail 'azure.yaml or Dockerfile is missing: run this from a generated project'
 }
 
 if ($Registry) { $Local = $true; $Acr = '' }
@@ -121,7 +126,7 @@ if (-not $Registry -and -not $Acr) {
     Write-Host "(dry run: $Acr stands for the registry; $noRegistry)"
 }
 if (-not $Repository) {
-    Fail 'no image repository: set registry.image_repository in agent.yaml, or pass -Repository'
+    Fail 'no image repository: set docker.image in azure.yaml, or pass -Repository'
 }
 if ($Engine -and $Engine -notin 'docker', 'podman', 'buildah') {
     Fail "unknown engine '$Engine': use docker, podman or buildah"

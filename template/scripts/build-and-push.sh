@@ -8,8 +8,8 @@
 #                                         registry exists, with a marked placeholder for it)
 #
 # Options:
-#   --acr NAME          the registry (default: $ACR_NAME, else registry.acr_name in agent.yaml)
-#   --repository NAME   the image repository (default: registry.image_repository in agent.yaml)
+#   --acr NAME          the registry (default: $ACR_NAME, else docker.registry in azure.yaml)
+#   --repository NAME   the image repository (default: docker.image in azure.yaml)
 #   --tag TAG           the tag (default: UTC time and git short sha: 20261123T010203Z-1a2b3c4)
 #   --engine ENGINE     docker, podman or buildah (default: the first of them that works)
 #   --registry HOST     push to this registry instead of an ACR (implies --local; log in to it
@@ -151,7 +151,7 @@ JSON
 }
 
 cd "$(dirname "$0")/.."
-[[ -f agent.yaml && -f Dockerfile ]] || fail "agent.yaml or Dockerfile is missing: run this from a generated project"
+[[ -f azure.yaml && -f Dockerfile ]] || fail "azure.yaml or Dockerfile is missing: run this from a generated project"
 
 acr="${ACR_NAME:-}" repository="" tag="" engine="" host="" digest=""
 local_build=0 dry_run=0 build_args=()
@@ -184,7 +184,7 @@ elif [[ -z $acr ]]; then
     echo "(dry run: $PLACEHOLDER_ACR stands for the registry; $no_registry)"
 fi
 [[ -n $repository ]] \
-    || fail "no image repository: set registry.image_repository in agent.yaml, or pass --repository"
+    || fail "no image repository: set docker.image in azure.yaml, or pass --repository"
 case "$engine" in
     "" | docker | podman | buildah) ;;
     *) fail "unknown engine '$engine': use docker, podman or buildah" ;;

@@ -14,7 +14,7 @@ Each step is skipped when it is already done, so running it again is safe.
 The Foundry project: https://<account>.services.ai.azure.com/api/projects/<project>
 (default: $env:FOUNDRY_PROJECT_ENDPOINT).
 .PARAMETER Acr
-The registry (default: $env:ACR_NAME, else registry.acr_name in agent.yaml).
+The registry (default: $env:ACR_NAME, else docker.registry in azure.yaml).
 .PARAMETER ResourceGroup
 Where to create the registry when it does not exist.
 .PARAMETER Location
@@ -49,16 +49,21 @@ function Invoke-Change([string[]]$Arguments) {
     if ($LASTEXITCODE -ne 0) { Fail "az $($Arguments[0..1] -join ' ') failed (see its output above)" }
 }
 
-# registry.<key> from agent.yaml, as Copier writes it (a block mapping of plain scalars).
+# acr_name (docker.registry without .azurecr.io) or image_repository (docker.image) from
+# the agent service in azure.yaml, as Copier writes it (plain scalars).
 function Get-RegistrySetting([string]$Key) {
-    $inRegistry = $false
-    foreach ($line in Get-Content -LiteralPath agent.yaml) {
-        if ($line -match '^[^\s#]') {
-            $inRegistry = $line -match '^registry:\s*$'
-            continue
-        }
-        if ($inRegistry -and $line -match "^\s+${Key}:\s*(.*?)(\s+#.*)?$") {
-            return $Matches[1].Trim([char]39, [char]34)
+    $want = if ($Key -eq 'acr_name') { 'registry' } else { 'image' }
+    $dockerIndent = -1
+    foreach ($line in Get-Content -LiteralPath azure.yaml) {
+        if ($line -match '^\s*(#|$)') { continue }
+        $indent = $line.Length - $line.TrimStart(' ').Length
+        if ($dockerIndent -ge 0 -and $indent -le $dockerIndent) { $dockerIndent = -1 }
+        if ($line -match '^\s+docker:\s*$') { $dockerIndent = $indent; continue }
+        if ($dockerIndent -ge 0 -and $line -match "^\s+${want}:\s*(.*?)(\s+#.*)?$") {
+            $value = $Matches[1].Trim([char]39, [char]34)
+            if ($Key -ne 'acr_name') { return $value }
+            if ($value.EndsWith('.azurecr.io')) { return $value.Substring(0, $value.Length - 11) }
+            return ''
         }
     }
     return ''

@@ -8,7 +8,7 @@
 # Usage: scripts/setup-acr.sh --project-endpoint URL [--resource-group RG] [options]
 #   --project-endpoint URL  the Foundry project: https://<account>.services.ai.azure.com/api/projects/<project>
 #                           (default: $FOUNDRY_PROJECT_ENDPOINT)
-#   --acr NAME              the registry (default: $ACR_NAME, else registry.acr_name in agent.yaml)
+#   --acr NAME              the registry (default: $ACR_NAME, else docker.registry in azure.yaml)
 #   --resource-group RG     where to create the registry when it does not exist
 #   --location REGION       its region (default: the resource group's; needed for a new group)
 #   --dry-run               print the commands that would change something; change nothing

@@ -66,7 +66,7 @@ def kinds(output: list[Any]) -> list[str]:
 
 
 def functions(request: Request) -> list[str]:
-    """The function tools offered to the model (agent.yaml may add hosted tools too)."""
+    """The function tools offered to the model (azure.yaml may add hosted tools too)."""
     return [tool["name"] for tool in request.body["tools"] if tool["type"] == "function"]
 
 
@@ -221,8 +221,8 @@ def test_the_foundry_call_id_and_the_manifests_deployment_reach_the_model(
     )
     (request,) = fake.requests
     assert request.headers["x-agent-foundry-call-id"] == "call-e2e-1"
-    manifest = (Path(__file__).parents[1] / "agent.yaml").read_text()
-    assert f"model_deployment: {request.body['model']}" in manifest
+    manifest = (Path(__file__).parents[1] / "azure.yaml").read_text()
+    assert f"MODEL_DEPLOYMENT_NAME: {request.body['model']}" in manifest
 
 
 def test_hosted_tool_items_reach_the_caller_as_the_model_sent_them(

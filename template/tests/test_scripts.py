@@ -65,17 +65,20 @@ esac
 exit 0
 """
 
-REGISTRY_YAML = "registry:\n  acr_name: {acr}\n  image_repository: shop/my-agent\n"
+REGISTRY_YAML = (
+    "services:\n  my-agent:\n    host: azure.ai.agent\n    docker:\n"
+    "      remoteBuild: true\n      image: shop/my-agent\n      registry: {acr}\n    kind: hosted\n"
+)
 ENDPOINT = "https://acct.services.ai.azure.com/api/projects/proj"
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    """A scratch copy of the project's scripts, with its own agent.yaml and Dockerfile."""
+    """A scratch copy of the project's scripts, with its own azure.yaml and Dockerfile."""
     root = tmp_path / "project"
     shutil.copytree(PROJECT / "scripts", root / "scripts")
     (root / "Dockerfile").write_text("FROM scratch\n", encoding="utf-8")
-    (root / "agent.yaml").write_text(REGISTRY_YAML.format(acr="myacr"), encoding="utf-8")
+    (root / "azure.yaml").write_text(REGISTRY_YAML.format(acr="myacr.azurecr.io"), encoding="utf-8")
     return root
 
 
@@ -126,7 +129,7 @@ def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
 
 
 def test_build_without_a_registry_says_how_to_set_one(project: Path) -> None:
-    (project / "agent.yaml").write_text(REGISTRY_YAML.format(acr="''"), encoding="utf-8")
+    (project / "azure.yaml").write_text(REGISTRY_YAML.format(acr="''"), encoding="utf-8")
     result, calls = script(project, "build-and-push.sh")
     assert "copier update --trust --defaults -d acr_name=<name>" in one_line_error(result)
     assert calls == []
@@ -188,7 +191,7 @@ def test_dry_run_prints_the_cloud_build_and_runs_nothing(project: Path) -> None:
 def test_dry_run_before_a_registry_exists_previews_with_a_marked_placeholder(
     project: Path,
 ) -> None:
-    (project / "agent.yaml").write_text(REGISTRY_YAML.format(acr="''"), encoding="utf-8")
+    (project / "azure.yaml").write_text(REGISTRY_YAML.format(acr="''"), encoding="utf-8")
     result, calls = script(project, "build-and-push.sh", "--dry-run", "--tag", "t1")
     assert result.returncode == 0, result.stderr
     assert calls == []
@@ -301,7 +304,7 @@ def test_powershell_twin_dry_run_prints_the_same_cloud_build(project: Path) -> N
 
 @pytest.mark.skipif(not shutil.which("pwsh"), reason="needs PowerShell 7 (pwsh)")
 def test_powershell_twin_dry_run_previews_before_a_registry_exists(project: Path) -> None:
-    (project / "agent.yaml").write_text(REGISTRY_YAML.format(acr="''"), encoding="utf-8")
+    (project / "azure.yaml").write_text(REGISTRY_YAML.format(acr="''"), encoding="utf-8")
     result = subprocess.run(
         [
             shutil.which("pwsh") or "pwsh",

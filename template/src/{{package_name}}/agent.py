@@ -5,7 +5,7 @@ strings are text, `FunctionCall`, `FunctionCallOutput` and `Reasoning` are struc
 output, a dict is a complete output item (see hosting/turn.py). Raise `AgentError`
 to fail the response with a message the caller sees.
 
-By default the agent answers with the Foundry model deployment named in agent.yaml,
+By default the agent answers with the Foundry model deployment named in azure.yaml,
 using the tools listed there and the functions in tools/. Without
 FOUNDRY_PROJECT_ENDPOINT (on your machine, in tests), or with OFFLINE_AGENT=1, the
 offline agent answers instead: it needs no network. Replace the body with your own

@@ -5,7 +5,7 @@ nothing at start-up; the `openai` and `azure-identity` imports wait until the mo
 agent is chosen.
 
     FOUNDRY_PROJECT_ENDPOINT  the Foundry project (the platform sets it); its /openai/v1 API
-    MODEL_DEPLOYMENT_NAME     the model deployment (default: model_deployment in agent.yaml)
+    MODEL_DEPLOYMENT_NAME     the model deployment (default: the one in azure.yaml's env)
     MODEL_BASE_URL            optional: another OpenAI-compatible Responses API base URL
     MODEL_API_KEY             optional: a static key instead of Microsoft Entra ID (tests)
     MODEL_TIMEOUT_SECONDS     longest wait to connect or for the model's next event (60)
@@ -59,7 +59,7 @@ class ModelSettings:
         if not deployment:
             raise AgentError(
                 "model_not_configured",
-                "No model deployment: set model_deployment in agent.yaml or MODEL_DEPLOYMENT_NAME",
+                "No model deployment: set MODEL_DEPLOYMENT_NAME (in azure.yaml's env)",
             )
         return cls(
             base_url=base_url,

@@ -1,7 +1,7 @@
 """The model-backed agent: your Foundry model deployment, with its tools and yours.
 
 Each turn streams one Responses API call to the model deployment with the hosted
-tools from agent.yaml and the functions in tools/. When the model calls one of those
+tools from azure.yaml and the functions in tools/. When the model calls one of those
 functions, the agent runs it here, shows the call and its output, and asks the model
 again, up to MAX_TOOL_ROUNDS times. Functions the request itself declared are returned
 to the caller instead, which runs them and continues with `function_call_output`.

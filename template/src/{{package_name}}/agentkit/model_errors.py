@@ -63,7 +63,7 @@ def model_error(error: Exception, settings: ModelSettings, response_id: str = ""
         return AgentError(
             "model_deployment_not_found",
             f"The {where} does not exist (HTTP 404); deploy the model in the Foundry project "
-            "or set model_deployment in agent.yaml to an existing deployment",
+            "or set MODEL_DEPLOYMENT_NAME in azure.yaml's env to an existing deployment",
         )
     if isinstance(error, openai.RateLimitError):
         return AgentError(

@@ -74,7 +74,7 @@ def hosted_tool(tool: dict[str, Any]) -> dict[str, Any]:
 
 
 def model_tools(turn: Turn, functions: dict[str, FunctionTool]) -> list[dict[str, Any]]:
-    """Hosted tools from agent.yaml, the tools/ functions, then the request's own tools.
+    """Hosted tools from azure.yaml, the tools/ functions, then the request's own tools.
 
     A function the request declares itself wins over a tools/ function of the same name:
     the client asked to run it.

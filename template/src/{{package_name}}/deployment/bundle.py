@@ -1,9 +1,9 @@
 """The code-deploy zip: what ships without an image, built byte for byte alike from the same files.
 
-The zip holds what the image holds (see Dockerfile): `agent.yaml`, the pinned dependencies
+The zip holds what the image holds (see Dockerfile): `azure.yaml`, the pinned dependencies
 (`requirements.lock`, as the `requirements.txt` the service installs) and everything in
 `src/` at the top level, so `python -m <package>` run from the unpacked folder finds the
-package and the server finds `./agent.yaml`. Nothing else: no tests, caches, virtual
+package and the server finds `./azure.yaml`. Nothing else: no tests, caches, virtual
 environments, git data, build outputs, `.image.json`, dotfiles (`.env`), key files, or
 symbolic links (they may point anywhere).
 """

@@ -1,4 +1,4 @@
-"""The hosted-agent definition sent to create_version, built from agent.yaml per SDK line."""
+"""The hosted-agent definition sent to create_version, built from azure.yaml per SDK line."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from .sdk import Line
 CURRENT_METADATA = {"enableVnextExperience": "true"}
 TOOLS_NOTE = (
     "tools are not part of the definition on azure-ai-projects 2.3+; "
-    "the server passes agent.yaml's tools to the model at run time"
+    "the server passes azure.yaml's tools to the model at run time"
 )
 PACKAGE = __package__.partition(".")[0]
 # Code deploy runs the entry point itself, without the image's ENV: set what the image sets
@@ -64,7 +64,7 @@ class Request:
 
 
 def environment(manifest: Manifest) -> dict[str, str]:
-    """The container's environment: agent.yaml's variables plus the model deployment."""
+    """The container's environment: azure.yaml's env (the model deployment included)."""
     return {**manifest.environment_variables, "MODEL_DEPLOYMENT_NAME": manifest.model_deployment}
 
 

@@ -43,7 +43,8 @@ KNOWN: tuple[tuple[str, str], ...] = (
     ("session_not_ready", SESSION_FIX),
     (
         "unsupported responses protocol version",
-        "the service rejected the protocol version; set protocol_version: 2.0.0 in agent.yaml",
+        "the service rejected the protocol version; set version: 2.0.0 under protocols "
+        "in azure.yaml",
     ),
     (
         "preview_feature_required",

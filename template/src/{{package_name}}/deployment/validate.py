@@ -59,11 +59,11 @@ def metadata_pairs(items: list[str]) -> tuple[dict[str, str], list[str]]:
 
 
 def protocol(version: str) -> list[str]:
-    """Problems with the protocol version agent.yaml declares."""
+    """Problems with the protocol version azure.yaml declares."""
     if version == BLOCKED_PROTOCOL:
         return [
-            f"protocol_version {version}: the platform blocks protocol 1.0.0 since 2026-07-31; "
-            "set protocol_version: 2.0.0 in agent.yaml"
+            f"protocol version {version}: the platform blocks protocol 1.0.0 since 2026-07-31; "
+            "set version: 2.0.0 under protocols in azure.yaml"
         ]
     return []
 

@@ -1,6 +1,6 @@
-"""The environment a run sees: the process's, then `.env`, then agent.yaml's variables.
+"""The environment a run sees: the process's, then `.env`, then azure.yaml's variables.
 
-In Foundry the platform sets agent.yaml's `environment_variables` (deploy.py sends them);
+In Foundry the platform sets azure.yaml's `env` (deploy.py and azd send it);
 `apply` sets them here too, so code reads the same values on your machine. A `.env` file
 (never in the image: .dockerignore leaves it out) holds your local settings, such as
 FOUNDRY_PROJECT_ENDPOINT. A variable already set in the process always wins.
@@ -28,7 +28,7 @@ _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\"}
 def apply(
     manifest: Manifest, env_file: Path | None, env: MutableMapping[str, str] | None = None
 ) -> None:
-    """Fill in what the process does not set: from `env_file` (if it exists), then agent.yaml."""
+    """Fill in what the process does not set: from `env_file` (if it exists), then azure.yaml."""
     env = os.environ if env is None else env
     layers: list[Mapping[str, str]] = []
     if env_file is not None and env_file.is_file():
@@ -40,7 +40,7 @@ def apply(
 
 
 def default_env_file() -> Path:
-    """`.env` in the current directory, else in the project folder (beside agent.yaml)."""
+    """`.env` in the current directory, else in the project folder (beside azure.yaml)."""
     here = Path(ENV_FILE)
     return here if here.exists() else Path(__file__).resolve().parents[3] / ENV_FILE
 

@@ -1,9 +1,11 @@
-"""The agent manifest (agent.yaml): what the agent is, its tools and its environment.
+"""The agent manifest (azure.yaml): what the agent is, its tools and its environment.
 
-Template-owned. agent.yaml is written from the Copier answers and read at run time
-by the server and by deploy.py. The rules here are the same ones Copier's
-validators apply to the answers (validators.jinja in the template repository).
-This module needs only the standard library and PyYAML: Copier's hook imports it.
+Template-owned. azure.yaml is the azd project file: one service with
+`host: azure.ai.agent` holds every agent setting, so `azd deploy`, the server and
+deploy.py read the same values. It is written from the Copier answers; the rules
+here are the ones Copier's validators apply to the answers (validators.jinja in the
+template repository). This module needs only the standard library and PyYAML:
+Copier's hook and migrations import it.
 """
 
 from __future__ import annotations
@@ -17,7 +19,14 @@ from typing import Any
 
 import yaml
 
-MANIFEST_FILE = "agent.yaml"
+MANIFEST_FILE = "azure.yaml"
+AGENT_HOST = "azure.ai.agent"
+SCHEMA = "https://raw.githubusercontent.com/Azure/azure-dev/main/schemas/v1.0/azure.yaml.json"
+# The model deployment travels as this variable (azd sets `env` on the version).
+MODEL_VARIABLE = "MODEL_DEPLOYMENT_NAME"
+ACR_SUFFIX = ".azurecr.io"
+# The only protocol the platform serves since 2026-07-31.
+PROTOCOL_VERSION = "2.0.0"
 RESOURCE_PAIRS: tuple[tuple[str, str], ...] = (("0.5", "1Gi"), ("1", "2Gi"), ("2", "4Gi"))
 PROTOCOL_VERSIONS = ("1.0.0", "2.0.0")
 TOOL_TYPES = ("code_interpreter", "file_search", "mcp", "function")
@@ -62,7 +71,7 @@ class ManifestError(ValueError):
 
 @dataclass(frozen=True)
 class Manifest:
-    """agent.yaml, parsed and checked."""
+    """The agent service of azure.yaml, parsed and checked."""
 
     name: str
     description: str
@@ -296,62 +305,131 @@ def tools_from_answers(answers: Mapping[str, Any]) -> list[dict[str, Any]]:
     return check_tools(tools + list(extra))
 
 
+def document(
+    *,
+    name: str,
+    package: str,
+    description: str,
+    model_deployment: str,
+    cpu: str,
+    memory: str,
+    acr_name: str,
+    image_repository: str,
+    environment_variables: Mapping[str, str],
+    tools: list[dict[str, Any]],
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """azure.yaml's content: the azd project with its one agent service, keyed by name."""
+    docker: dict[str, Any] = {"remoteBuild": True, "image": image_repository}
+    if acr_name:
+        docker["registry"] = acr_name + ACR_SUFFIX
+    service = {
+        "project": ".",
+        "host": AGENT_HOST,
+        "language": "docker",
+        "docker": docker,
+        "kind": "hosted",
+        "description": description,
+        "protocols": [{"protocol": "responses", "version": PROTOCOL_VERSION}],
+        "container": {"resources": {"cpu": cpu, "memory": memory}},
+        "startupCommand": f"python -m {package}",
+        "env": {MODEL_VARIABLE: model_deployment, **environment_variables},
+        "tools": tools,
+        **(extra or {}),
+    }
+    return {"name": name, "services": {name: service}}
+
+
 def manifest_from_answers(answers: Mapping[str, Any]) -> dict[str, Any]:
-    """Build agent.yaml's content from Copier's answers, refusing any bad entry."""
+    """Build azure.yaml's content from Copier's answers, refusing any bad entry."""
     cpu, memory = str(answers["resources"]).split("/")
-    data = {
-        "name": answers["agent_name"],
-        "description": answers.get("description", ""),
-        "model_deployment": answers["model_deployment"],
-        "protocol_version": answers["protocol_version"],
-        "resources": {"cpu": cpu, "memory": memory},
-        "registry": {
-            "acr_name": answers.get("acr_name") or "",
-            "image_repository": answers["image_repository"],
-        },
-        "environment_variables": check_environment_variables(
+    data = document(
+        name=answers["agent_name"],
+        package=answers["package_name"],
+        description=answers.get("description", ""),
+        model_deployment=answers["model_deployment"],
+        cpu=cpu,
+        memory=memory,
+        acr_name=answers.get("acr_name") or "",
+        image_repository=answers["image_repository"],
+        environment_variables=check_environment_variables(
             answers.get("environment_variables") or {}
         ),
-        "tools": tools_from_answers(answers),
-    }
+        tools=tools_from_answers(answers),
+    )
     parse(data)
     return data
 
 
+def agent_service(data: Any) -> tuple[str, Mapping[str, Any]]:
+    """(key, settings) of the one service with `host: azure.ai.agent`."""
+    services = data.get("services") if isinstance(data, Mapping) else None
+    if not isinstance(services, Mapping):
+        raise ManifestError(f"{MANIFEST_FILE}: no services; it needs one with host: {AGENT_HOST}")
+    agents = [
+        (key, service)
+        for key, service in services.items()
+        if isinstance(service, Mapping) and service.get("host") == AGENT_HOST
+    ]
+    if len(agents) != 1:
+        raise ManifestError(
+            f"{MANIFEST_FILE}: {len(agents)} services with host: {AGENT_HOST}; keep exactly one"
+        )
+    return agents[0]
+
+
+def _protocol_version(service: Mapping[str, Any]) -> str:
+    versions = [
+        str(record.get("version"))
+        for record in service.get("protocols") or []
+        if isinstance(record, Mapping) and record.get("protocol") == "responses"
+    ]
+    if len(versions) != 1 or versions[0] not in PROTOCOL_VERSIONS:
+        raise ManifestError(
+            f"{MANIFEST_FILE}: protocols must list responses once with a version, one of "
+            f"{', '.join(PROTOCOL_VERSIONS)} (e.g. - {{protocol: responses, version: 2.0.0}})"
+        )
+    return versions[0]
+
+
 def parse(data: Any) -> Manifest:
-    """Check agent.yaml's content and return it as a Manifest."""
-    if not isinstance(data, Mapping):
-        raise ManifestError(f"{MANIFEST_FILE}: expected a mapping at the top level")
+    """Check azure.yaml's content and return its agent service as a Manifest."""
+    key, service = agent_service(data)
     try:
-        resources, registry = data["resources"], data.get("registry") or {}
+        resources = service["container"]["resources"]
         cpu, memory = check_resources(resources["cpu"], resources["memory"])
-        protocol_version = str(data.get("protocol_version", "1.0.0"))
-        if protocol_version not in PROTOCOL_VERSIONS:
+        env = dict(service.get("env") or {})
+        model_deployment = env.pop(MODEL_VARIABLE, None)
+        if not model_deployment:
             raise ManifestError(
-                f"protocol_version '{protocol_version}': use one of {', '.join(PROTOCOL_VERSIONS)}"
+                f"{MANIFEST_FILE}: no model deployment; set {MODEL_VARIABLE} under env"
             )
+        docker = service.get("docker") or {}
+        registry = str(docker.get("registry") or "")
+        name = check_agent_name(service.get("name") or key)
         return Manifest(
-            name=check_agent_name(data["name"]),
-            description=str(data.get("description") or ""),
-            model_deployment=str(data["model_deployment"]),
-            protocol_version=protocol_version,
+            name=name,
+            description=str(service.get("description") or ""),
+            model_deployment=str(model_deployment),
+            protocol_version=_protocol_version(service),
             cpu=cpu,
             memory=memory,
-            acr_name=str(registry.get("acr_name") or ""),
-            image_repository=str(registry.get("image_repository") or data["name"]),
-            environment_variables=check_environment_variables(
-                data.get("environment_variables") or {}
-            ),
-            tools=check_tools(data.get("tools") or []),
+            acr_name=registry.removesuffix(ACR_SUFFIX) if registry.endswith(ACR_SUFFIX) else "",
+            image_repository=str(docker.get("image") or name),
+            environment_variables=check_environment_variables(env),
+            tools=check_tools(service.get("tools") or []),
         )
-    except (KeyError, TypeError) as error:
-        raise ManifestError(f"{MANIFEST_FILE}: missing or malformed entry {error}") from None
+    except (KeyError, TypeError, AttributeError) as error:
+        raise ManifestError(
+            f"{MANIFEST_FILE}: missing or malformed entry {error} in service {key}"
+        ) from None
 
 
 def dump(data: Mapping[str, Any]) -> str:
-    """Render agent.yaml's text, with a header saying where it comes from."""
+    """Render azure.yaml's text, with a header saying where it comes from."""
     header = (
-        "# The agent manifest: read by the server and by deploy.py at run time.\n"
+        f"# yaml-language-server: $schema={SCHEMA}\n"
+        "# The agent's one manifest: azd, the server and deploy.py all read it.\n"
         "# Written by Copier from your answers; change them with\n"
         "#   copier update --trust --defaults -d 'key=value'\n"
         "# Hand edits here are kept across updates.\n"
@@ -360,7 +438,7 @@ def dump(data: Mapping[str, Any]) -> str:
 
 
 def load(path: Path | None = None) -> Manifest:
-    """Read and check agent.yaml (default: the current directory's, else the project's)."""
+    """Read and check azure.yaml (default: the current directory's, else the project's)."""
     if path is None:
         path = Path(MANIFEST_FILE)
         if not path.exists():

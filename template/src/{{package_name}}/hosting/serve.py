@@ -103,7 +103,7 @@ def reloaded_app() -> ASGIApp:
 def _reload_settings(agent_spec: str, env_file: Path | None) -> Settings:
     """The settings `--reload` listens with, checked before its first server process starts.
 
-    Each server process reads .env and agent.yaml itself, so an edit to them takes effect
+    Each server process reads .env and azure.yaml itself, so an edit to them takes effect
     on the next reload: here they are only read into a copy of the environment.
     """
     env = dict(os.environ)
