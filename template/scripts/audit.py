@@ -67,7 +67,9 @@ def query(api: str, packages: list[tuple[str, str]]) -> list[list[str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python scripts/audit.py", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python scripts/audit.py", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("locks", nargs="*", type=Path, help="lock files (default: both locks)")
     parser.add_argument("--ignore", action="append", default=[], metavar="ID", help="skip this id")
     args = parser.parse_args(argv)
@@ -77,13 +79,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         results = query(api, packages)
     except Unreachable as error:
-        print(f"audit: cannot reach OSV ({error}); nothing was checked: retry online", file=sys.stderr)
+        print(
+            f"audit: cannot reach OSV ({error}); nothing was checked: retry online", file=sys.stderr
+        )
         return 2
     vulnerable = 0
     for (name, version), ids in zip(packages, results, strict=True):
         if shown := [vuln for vuln in ids if vuln not in args.ignore]:
             vulnerable += 1
-            print(f"audit: {name}=={version}: {', '.join(shown)} (https://osv.dev/vulnerability/{shown[0]})")
+            link = f"https://osv.dev/vulnerability/{shown[0]}"
+            print(f"audit: {name}=={version}: {', '.join(shown)} ({link})")
     if vulnerable:
         print(
             f"audit: {vulnerable} of {len(packages)} packages have known vulnerabilities; "

@@ -66,7 +66,9 @@ def find_uv() -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python scripts/lock.py", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python scripts/lock.py", description=__doc__.split("\n")[0]
+    )
     parser.add_argument(
         "--extra",
         action="append",

@@ -66,7 +66,9 @@ def _token(challenge: str, repository: str) -> str:
     """An anonymous pull token from the realm a 401's `WWW-Authenticate: Bearer ...` names."""
     fields = dict(re.findall(r'(\w+)="([^"]*)"', challenge))
     if not challenge.lower().startswith("bearer") or "realm" not in fields:
-        raise SystemExit(f"pin: the registry wants credentials ({challenge}); log in is not supported")
+        raise SystemExit(
+            f"pin: the registry wants credentials ({challenge}); log in is not supported"
+        )
     query = {"scope": fields.get("scope", f"repository:{repository}:pull")}
     if "service" in fields:
         query["service"] = fields["service"]
@@ -91,7 +93,9 @@ def resolve(name: str, tag: str, registry_url: str | None = None) -> str:
             if error.code == 401 and attempt == 0 and challenge:
                 headers["Authorization"] = f"Bearer {_token(challenge, repository)}"
                 continue
-            raise SystemExit(f"pin: {url} answered {error.code}; check the image name and tag") from None
+            raise SystemExit(
+                f"pin: {url} answered {error.code}; check the image name and tag"
+            ) from None
         if not DIGEST.match(digest):
             raise SystemExit(f"pin: {url} sent no sha256 Docker-Content-Digest header ({digest!r})")
         return digest
@@ -99,10 +103,14 @@ def resolve(name: str, tag: str, registry_url: str | None = None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python scripts/pin_base_image.py", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python scripts/pin_base_image.py", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("--dockerfile", type=Path, default=PROJECT / "Dockerfile")
     parser.add_argument("--dry-run", action="store_true", help="print the digest, change nothing")
-    parser.add_argument("--registry-url", help="ask this URL instead of https://<registry> (a mirror)")
+    parser.add_argument(
+        "--registry-url", help="ask this URL instead of https://<registry> (a mirror)"
+    )
     args = parser.parse_args(argv)
     text = args.dockerfile.read_text(encoding="utf-8")
     match = LINE.search(text)
@@ -113,13 +121,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         digest = resolve(name, tag, args.registry_url)
     except Unreachable as error:
-        print(f"pin: cannot reach the registry ({error}); the Dockerfile is unchanged", file=sys.stderr)
+        print(
+            f"pin: cannot reach the registry ({error}); the Dockerfile is unchanged",
+            file=sys.stderr,
+        )
         return 2
     pinned = f"ARG BASE_IMAGE={name}:{tag}@{digest}"
     if args.dry_run:
         print(pinned)
         return 0
-    args.dockerfile.write_text(text[: match.start()] + pinned + text[match.end() :], encoding="utf-8")
+    args.dockerfile.write_text(
+        text[: match.start()] + pinned + text[match.end() :], encoding="utf-8"
+    )
     print(f"pin: {name}:{tag} is {digest}; {args.dockerfile.name} updated")
     return 0
 
