@@ -14,6 +14,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import import_module
 from pathlib import Path
 
 import pytest
@@ -175,8 +176,6 @@ def test_pin_rewrites_the_base_image_line_and_moves_the_pin(serve, tmp_path: Pat
 
 
 def test_pin_keeps_the_runtime_a_code_deploy_reads(serve, tmp_path: Path) -> None:
-    from importlib import import_module
-
     path = dockerfile(tmp_path)
     script("pin_base_image.py", "--dockerfile", str(path), "--registry-url", serve(FakeRegistry))
     package = next(p.name for p in (PROJECT / "src").iterdir() if (p / "__main__.py").exists())
