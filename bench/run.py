@@ -22,6 +22,7 @@ from pathlib import Path
 
 import checks
 import environments
+import foundry
 import profiling
 from environments import step
 from errors import BenchError
@@ -74,6 +75,11 @@ def _arguments() -> argparse.Namespace:
         "--only-export",
         action="store_true",
         help="measure only the generated server with and without OTLP export (one scenario)",
+    )
+    parser.add_argument(
+        "--only-foundry",
+        action="store_true",
+        help="measure only the store=foundry scenario: both real servers on a fake storage",
     )
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds of wrk before measuring")
     parser.add_argument("--connections", type=int, default=32)
@@ -242,6 +248,31 @@ def _only_export(spec: ServerSpec, wrk_path: str, options: argparse.Namespace) -
     return 0 if ratio >= 0.8 and not on.bad else 1
 
 
+def _foundry(
+    specs: dict[str, ServerSpec], python: Path, wrk_path: str, options: argparse.Namespace
+) -> tuple[str, int]:
+    """The store=foundry rows, and how many of their targets the generated server missed."""
+    generated, microsoft = specs["generated"], specs["microsoft"]
+    results = foundry.measure(generated, microsoft, python, BUILD, wrk_path, options)
+    return foundry.report(results, options.connections)
+
+
+def _only_foundry(
+    specs: dict[str, ServerSpec], python: Path, wrk_path: str, options: argparse.Namespace
+) -> int:
+    """`--only-foundry`: the store=foundry rows alone; exit 1 when a target is missed."""
+    text, missed = _foundry(specs, python, wrk_path, options)
+    print()
+    print(f"best of {options.rounds} x {options.seconds:g} s; load: {_load()}")
+    print(text)
+    return 1 if missed else 0
+
+
+def _load() -> str:
+    """The machine's load averages (1, 5, 15 minutes): the numbers mean little without it."""
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
 def _profile(
     spec: ServerSpec,
     python: Path,
@@ -320,11 +351,16 @@ def main() -> int:
     specs = _specs(project, pythons)
     if options.only_export:
         return _only_export(specs["generated"], wrk_path, options)
+    if options.only_foundry:
+        return _only_foundry(specs, pythons["generated"], wrk_path, options)
     results = _measure([specs[name] for name in SERVERS], wrk_path, options)
     text, missed = table(results)
+    stored, stored_missed = _foundry(specs, pythons["generated"], wrk_path, options)
+    missed += stored_missed
     print()
     print(f"Template: {template}")
     print(f"Machine: {_machine()}; uvicorn {found['uvicorn']}, starlette {found['starlette']}")
+    print(f"Load average (1, 5, 15 min) at the end: {_load()}")
     print(
         f"wrk: 1 thread, {options.connections} connections, best of {options.rounds} x "
         f"{options.seconds:g} s per server and scenario after {options.warmup:g} s warm-up; "
@@ -332,6 +368,8 @@ def main() -> int:
     )
     print()
     print(text)
+    print()
+    print(stored)
     print()
     if options.profile == "always" or (missed and options.profile == "auto"):
         _profile(specs["generated"], pythons["generated"], results["generated"], wrk_path, options)

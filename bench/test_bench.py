@@ -9,6 +9,7 @@ import dataclasses
 
 import pytest
 
+import foundry
 from errors import BenchError
 from load import WrkResult, _parse, best
 from report import Measured, table
@@ -82,3 +83,22 @@ def test_the_export_row_wants_four_fifths_of_the_unexported_rate() -> None:
     row = next(line for line in text.splitlines() if line.startswith("| req/s with OTLP export"))
     assert row.count("n/a") == 2  # measured for the generated server only
     assert row.rstrip(" |").endswith("FAIL")
+
+
+def test_the_foundry_rows_want_three_fifths_of_the_round_trip_bound() -> None:
+    def run(per_second: float, bad: int = 0) -> WrkResult:
+        return WrkResult(100, per_second, 1.0, 2.0, bad, cpu_us=500)
+
+    ours, theirs = "generated, store=foundry", "microsoft, Foundry storage"
+    met = {  # 32 connections: 960 req/s for one round trip, 480 for two
+        (ours, "non-streaming, store on"): run(960),
+        (ours, "streamed, store on"): run(480),
+        (theirs, "non-streaming, store on"): run(100),
+        (theirs, "streamed, store on"): run(50),
+    }
+    text, missed = foundry.report(met, 32)
+    assert missed == 0 and text.count("PASS") == 2
+    _, missed = foundry.report({**met, (ours, "streamed, store on"): run(479)}, 32)
+    assert missed == 1
+    _, missed = foundry.report({**met, (ours, "non-streaming, store on"): run(2000, bad=1)}, 32)
+    assert missed == 1

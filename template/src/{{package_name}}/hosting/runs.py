@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 REPLAY_SECONDS = 600.0
 """How long a finished background stream can still be replayed."""
+SNAPSHOT_SECONDS = 1.0
+"""How often a stored response still running has its snapshot updated."""
 
 
 class Run:
@@ -68,6 +70,7 @@ class Run:
         self.finished_at: float | None = None
         self.trace: tracing.ResponseTrace = tracing.NO_TRACE
         self._changed: asyncio.Event | None = None
+        self._snapshot_at = 0.0
 
     @property
     def key(self) -> tuple[str, str]:
@@ -93,6 +96,7 @@ class Run:
         try:
             async for output in outputs:
                 self.events.add(output)
+                self._progress()
             self._close_output()
         except (Exception, asyncio.CancelledError) as error:
             self._ended_by(error)
@@ -113,6 +117,7 @@ class Run:
                         frames = events.take()
                         if frames:
                             yield frames
+                        self._progress()
                         output = await agent.next_later()
                 except StopAsyncIteration:
                     break
@@ -135,6 +140,14 @@ class Run:
         if self.record is not None:
             await self.store.create(self.caller, self.record)
             self.created = True
+            self._snapshot_at = time.monotonic() + SNAPSHOT_SECONDS
+
+    def _progress(self) -> None:
+        """Update the stored snapshot of a long run, at most every SNAPSHOT_SECONDS."""
+        if self.created and time.monotonic() >= self._snapshot_at:
+            assert self.record is not None
+            self._snapshot_at = time.monotonic() + SNAPSHOT_SECONDS
+            self.store.save_soon(self.caller, self.record)
 
     def _close_output(self) -> None:
         self.events.close_message()

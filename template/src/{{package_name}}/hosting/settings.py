@@ -2,9 +2,12 @@
 
     HOST, PORT                  where to listen: 127.0.0.1:8088 on your machine, 0.0.0.0 in
                                 Foundry (its FOUNDRY_HOSTING_ENVIRONMENT) and in the image
-    STATE_DIR                   where responses are stored (default $HOME, which Foundry
-                                keeps per session); a temp dir is used if it is unwritable
-    RESPONSE_STORE              "sqlite" (default) or "memory" (nothing survives a restart)
+    STATE_DIR                   where the SQLite store keeps responses (default $HOME); a
+                                temp dir is used if it is unwritable
+    RESPONSE_STORE              "foundry" (the default in Foundry: the project's storage),
+                                "sqlite" (the default elsewhere) or "memory" (lost on exit)
+    STORAGE_TIMEOUT_SECONDS     how long one Foundry storage call may take (10)
+    STORAGE_RETRIES             retries of a storage call after 429, 5xx or a timeout (3)
     MAX_REQUEST_BYTES           largest accepted request body (16 MiB); larger gets 413
     SHUTDOWN_GRACE_SECONDS      after SIGTERM, how long responses may still run (25)
     SSE_KEEPALIVE_INTERVAL      seconds of silence before a keep-alive comment (15; 0: never);
@@ -24,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+STORES = ("foundry", "sqlite", "memory")
 
 
 class SettingsError(ValueError):
@@ -56,7 +60,9 @@ class Settings:
     sse_keepalive_seconds: float = 15.0
     history_max_responses: int = 1000
     store: str = "sqlite"
-    """Where responses are kept: "sqlite" (under state_dir) or "memory" (lost on exit)."""
+    """Where responses are kept: "foundry", "sqlite" (under state_dir) or "memory"."""
+    storage_timeout_seconds: float = 10.0
+    storage_retries: int = 3
     project_endpoint: str = ""
     session_id: str = ""
     log_level: str = "info"
@@ -67,17 +73,18 @@ class Settings:
         """Read the settings; a bad value raises SettingsError with the fix."""
         env = os.environ if env is None else env
         state_dir = env.get("STATE_DIR") or env.get("HOME")
-        store = env.get("RESPONSE_STORE", "sqlite").strip().lower() or "sqlite"
-        if store not in ("sqlite", "memory"):
-            raise SettingsError(f"RESPONSE_STORE={store!r}: use 'sqlite' or 'memory'")
+        # Foundry needs every interface; on a laptop, only this machine should reach it.
+        # Hosted, history lives in the project's storage, as the platform expects.
+        hosted = bool(env.get("FOUNDRY_HOSTING_ENVIRONMENT"))
+        store = env.get("RESPONSE_STORE", "").strip().lower() or ("foundry" if hosted else "sqlite")
+        if store not in STORES:
+            raise SettingsError(f"RESPONSE_STORE={store!r}: use {', '.join(STORES)}")
         log_level = env.get("LOG_LEVEL", "").strip().lower() or "info"
         if log_level not in LOG_LEVELS:
             raise SettingsError(f"LOG_LEVEL={log_level!r}: use {', '.join(LOG_LEVELS)}")
         log_format = env.get("LOG_FORMAT", "").strip().lower() or "text"
         if log_format not in ("text", "json"):
             raise SettingsError(f"LOG_FORMAT={log_format!r}: use 'text' or 'json'")
-        # Foundry needs every interface; on a laptop, only this machine should reach it.
-        hosted = bool(env.get("FOUNDRY_HOSTING_ENVIRONMENT"))
         return cls(
             host=env.get("HOST") or ("0.0.0.0" if hosted else "127.0.0.1"),
             port=int(number_setting(env, "PORT", 8088, minimum=1)),
@@ -91,6 +98,8 @@ class Settings:
                 number_setting(env, "HISTORY_MAX_RESPONSES", 1000, minimum=1)
             ),
             store=store,
+            storage_timeout_seconds=number_setting(env, "STORAGE_TIMEOUT_SECONDS", 10.0, 0.1),
+            storage_retries=int(number_setting(env, "STORAGE_RETRIES", 3)),
             project_endpoint=env.get("FOUNDRY_PROJECT_ENDPOINT")
             or env.get("AZURE_AI_PROJECT_ENDPOINT", ""),
             session_id=env.get("FOUNDRY_AGENT_SESSION_ID", ""),

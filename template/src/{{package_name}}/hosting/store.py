@@ -1,6 +1,7 @@
 """The response store: the interface every back end implements, and the one place that picks one.
 
-Back ends: `sqlite_store` (the default: a file under the state directory) and
+Back ends: `foundry_store` (the project's storage: the default in Foundry),
+`sqlite_store` (the default elsewhere: a file under the state directory) and
 `memory_store` (nothing survives a restart). Every call names the Caller it acts for:
 what one end user stored does not exist for another.
 """
@@ -78,7 +79,30 @@ def open_store(settings: Settings) -> Store:
         from .memory_store import MemoryStore
 
         return MemoryStore(settings.history_max_responses)
+    if settings.store == "foundry":
+        return _foundry(settings)
     return _sqlite(settings)
+
+
+def _foundry(settings: Settings) -> Store:
+    """Foundry storage of the project, signed in as the agent's identity."""
+    if not settings.project_endpoint:
+        raise StoreError(
+            "RESPONSE_STORE=foundry needs FOUNDRY_PROJECT_ENDPOINT (the project endpoint): set it,"
+            " or set RESPONSE_STORE=sqlite to keep responses on this machine"
+        )
+    from azure.identity.aio import DefaultAzureCredential
+
+    from .foundry_storage import StorageClient
+    from .foundry_store import FoundryStore
+
+    client = StorageClient(
+        settings.project_endpoint,
+        DefaultAzureCredential(),
+        settings.storage_timeout_seconds,
+        settings.storage_retries,
+    )
+    return FoundryStore(client)
 
 
 def _sqlite(settings: Settings) -> Store:
