@@ -29,8 +29,13 @@ EXTRAS = ("telemetry",)
 PYTHON = "3.11"
 
 
-def compile_command(uv: list[str], output: str, extras: list[str], upgrade: bool) -> list[str]:
-    """The `uv pip compile` command that writes one lock."""
+def compile_command(
+    uv: list[str], output: str, image_extras: list[str], upgrade: bool
+) -> list[str]:
+    """The `uv pip compile` command that writes one lock (the dev lock adds the dev extra)."""
+    extras = image_extras if output == RUNTIME_LOCK else [*image_extras, "dev"]
+    if list(image_extras) == list(EXTRAS):  # the header then names the plain command
+        image_extras = []
     command = [
         *uv,
         "pip",
@@ -42,7 +47,7 @@ def compile_command(uv: list[str], output: str, extras: list[str], upgrade: bool
         "--generate-hashes",
         "--no-annotate",
         "--custom-compile-command",
-        "python scripts/lock.py",
+        " ".join(["python scripts/lock.py", *(f"--extra {extra}" for extra in image_extras)]),
         *(option for extra in extras for option in ("--extra", extra)),
         "pyproject.toml",
         "--output-file",
@@ -78,8 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     extras = args.extra or list(EXTRAS)
     uv = find_uv()
-    for output, output_extras in ((RUNTIME_LOCK, extras), (DEV_LOCK, [*extras, "dev"])):
-        command = compile_command(uv, output, output_extras, args.upgrade)
+    for output in (RUNTIME_LOCK, DEV_LOCK):
+        command = compile_command(uv, output, extras, args.upgrade)
         if subprocess.run(command, cwd=PROJECT, check=False).returncode:
             print(f"lock: writing {output} failed (uv's message above)", file=sys.stderr)
             return 1
