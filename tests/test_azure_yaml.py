@@ -1,6 +1,7 @@
 """The generated azure.yaml is valid against azd's own JSON schemas, checked offline.
 
-tests/azd-schemas/ holds azd's schemas (see SOURCE.md); the root schema refers to the
+azd's schemas come from the shared reference beside this checkout
+(../shared/reference/azd-schemas, see its SOURCE.md); the root schema refers to the
 azure.ai.agent one by URL, so each is registered under its URL and nothing is fetched.
 """
 
@@ -19,7 +20,7 @@ from referencing import Registry, Resource
 from referencing.exceptions import NoSuchResource
 from referencing.jsonschema import DRAFT7
 
-SCHEMAS = Path(__file__).parent / "azd-schemas"
+SCHEMAS = Path(__file__).resolve().parents[2] / "shared" / "reference" / "azd-schemas"
 BASE = "https://raw.githubusercontent.com/Azure/azure-dev/main/cli/azd/extensions/azure.ai.agents/schemas/"
 ANSWERS: dict[str, dict[str, Any]] = {
     "defaults": {},
@@ -36,7 +37,7 @@ ANSWERS: dict[str, dict[str, Any]] = {
 
 
 def offline(uri: str) -> Resource:
-    raise NoSuchResource(ref=f"{uri} (not in tests/azd-schemas; nothing is fetched)")
+    raise NoSuchResource(ref=f"{uri} (not in ../shared/reference/azd-schemas; nothing is fetched)")
 
 
 def validator() -> jsonschema.protocols.Validator:
