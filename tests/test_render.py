@@ -90,6 +90,7 @@ def test_manifest_lists_every_tool_kind(tmp_path: Path) -> None:
         "LOG_LEVEL": "info",
         "MAX_TOKENS": "800",
         "FEATURE_X": "true",
+        "SEARCH_API_KEY": "${{connections.search.credentials.key}}",
     }
     assert data["registry"] == {"acr_name": "myregistry01", "image_repository": "my-agent-2"}
 
