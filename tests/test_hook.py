@@ -68,7 +68,6 @@ def test_hand_broken_answers_are_refused_with_one_line(project: Path) -> None:
         answers.write_text(original)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
-        "error: environment_variables.PORT: reserved; the platform or this template sets it "
-        "(model_deployment sets MODEL_DEPLOYMENT_NAME); rename it"
+        "error: remove PORT: the platform sets it; declaring it breaks readiness"
     ]
     assert (project / "azure.yaml").read_bytes() == manifest_before

@@ -25,7 +25,6 @@ MATRIX: dict[str, dict[str, Any]] = {
         "agent_name": "my-agent-2",
         "python_version": "3.13",
         "resources": "2/4Gi",
-        "protocol_version": "2.0.0",
         "acr_name": "myregistry01",
         "file_search_vector_store_ids": "vs_abc, vs_def",
         "mcp_servers": {"github": "https://api.githubcopilot.com/mcp/"},
@@ -38,7 +37,12 @@ MATRIX: dict[str, dict[str, Any]] = {
                 "allowed_tools": ["search"],
             }
         ],
-        "environment_variables": {"LOG_LEVEL": "info", "MAX_TOKENS": 800, "FEATURE_X": True},
+        "environment_variables": {
+            "LOG_LEVEL": "info",
+            "MAX_TOKENS": 800,
+            "FEATURE_X": True,
+            "SEARCH_API_KEY": "${{connections.search.credentials.key}}",
+        },
     },
     "function-tools": {
         "agent_name": LONG_NAME,
@@ -92,6 +96,7 @@ def test_manifest_lists_every_tool_kind(tmp_path: Path) -> None:
         "LOG_LEVEL": "info",
         "MAX_TOKENS": "800",
         "FEATURE_X": "true",
+        "SEARCH_API_KEY": "${{connections.search.credentials.key}}",
     }
     assert data["docker"] == {"remoteBuild": True, "image": "my-agent-2", "registry": "myregistry01.azurecr.io"}
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import helpers
@@ -120,7 +122,7 @@ def change_template(repo: Path, tag: str) -> str:
 
 
 def assert_clean_merge(project: Path) -> None:
-    assert "<<<<<<<" not in all_text(project)
+    assert not re.search(r"^<<<<<<< ", all_text(project), re.MULTILINE)
     assert not list(project.rglob("*.rej"))
 
 
@@ -187,6 +189,29 @@ def test_hand_edit_of_azure_yaml_survives_an_update(scenario: tuple[Path, Path])
     assert_clean_merge(project)
 
 
+def test_refused_update_leaves_the_project_as_it_was(scenario: tuple[Path, Path]) -> None:
+    repo, project = scenario
+    customise(project)
+    change_template(repo, "v0.2.0")
+    before = git(project, "rev-parse", "HEAD")
+
+    result = copier(
+        "update",
+        "--trust",
+        "--defaults",
+        "--quiet",
+        "-d",
+        "environment_variables={API_KEY: x}",
+        cwd=project,
+        check=False,
+    )
+
+    assert result.returncode != 0
+    assert "for secret API_KEY" in result.stderr
+    assert git(project, "status", "--porcelain") == ""
+    assert git(project, "rev-parse", "HEAD") == before
+
+
 # The last commit whose template wrote agent.yaml (main before azure.yaml), as v0.1.0.
 AGENT_YAML_COMMIT = "6051d22792107add8c26708467fb1bc9db67f066"
 
@@ -237,3 +262,86 @@ def test_agent_yaml_moves_into_azure_yaml_with_every_edit(
     assert_clean_merge(project)
     answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
     assert answers["_commit"] == "v0.2.0"
+
+
+# The last template that asked `protocol_version` (its default was 1.0.0): main before 0.2.0.
+ASKED_PROTOCOL_VERSION = "6051d22792107add8c26708467fb1bc9db67f066"
+PROTOCOL_NOTICE = "protocol_version 1.0.0 -> 2.0.0: the platform blocks protocol 1.0.0 since 2026-07-31"
+
+
+def replace_with_checkout(repo: Path) -> None:
+    """Make the repo's work tree this checkout's template (uncommitted changes included)."""
+    for name in filter(None, git(repo, "ls-files", "-z").split("\0")):
+        (repo / name).unlink()
+    listed = git(TEMPLATE, "ls-files", "--cached", "--others", "--exclude-standard", "-z")
+    for name in filter(None, listed.split("\0")):
+        source = TEMPLATE / name
+        if source.is_file():
+            (repo / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, repo / name)
+
+
+def test_project_on_protocol_1_0_0_moves_to_2_0_0_with_one_line(
+    tmp_path: Path, copier_bin: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(helpers, "DEFAULT_COPIER", copier_bin)
+    repo = tmp_path / "template-repo"
+    repo.mkdir()
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", ASKED_PROTOCOL_VERSION], cwd=TEMPLATE, capture_output=True, check=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(repo)], input=archive, check=True)
+    git(repo, "init", "-q", "-b", "main")
+    commit_all(repo, "v0.1.0", tag="v0.1.0")
+    project = tmp_path / "project"
+    old_answers = {"protocol_version": "1.0.0", "environment_variables": {"SEARCH_URL": "${{connections.s.target}}"}}
+    data = tmp_path / "old-answers.yml"
+    data.write_text(yaml.safe_dump(old_answers))
+    copier("copy", "--trust", "--defaults", "--quiet", "--data-file", str(data), str(repo), str(project))
+    assert "protocol_version: 1.0.0" in (project / "agent.yaml").read_text()
+    git(project, "init", "-q", "-b", "main")
+    commit_all(project, "generated")
+    replace_with_checkout(repo)
+    commit_all(repo, "v0.2.0", tag="v0.2.0")
+
+    result = copier("update", "--trust", "--skip-answered", "--quiet", cwd=project)  # the README's command
+
+    said = [line for line in (result.stdout + result.stderr).splitlines() if "1.0.0" in line]
+    assert said == [PROTOCOL_NOTICE]
+    assert not (project / "agent.yaml").exists()
+    service = yaml.safe_load((project / "azure.yaml").read_text())["services"]["my-agent"]
+    assert service["protocols"] == [{"protocol": "responses", "version": "2.0.0"}]
+    assert service["env"] == {"MODEL_DEPLOYMENT_NAME": "gpt-4.1-mini", **old_answers["environment_variables"]}
+    answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
+    assert answers["_commit"] == "v0.2.0"
+    assert "protocol_version" not in answers
+    assert_clean_merge(project)
+
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "updated")
+    again = copier("update", "--trust", "--skip-answered", "--quiet", "--vcs-ref", "v0.2.0", cwd=project)
+    assert "1.0.0" not in again.stdout + again.stderr  # said once, on the update that moved it
+
+
+CONFLICTS = TEMPLATE / "migrations" / "check_conflicts.py"
+
+
+def test_update_that_leaves_conflict_markers_fails_and_names_them(scenario: tuple[Path, Path]) -> None:
+    repo, project = scenario
+    settings = project / "src" / "my_agent" / "hosting" / "settings.py"
+    settings.write_text(settings.read_text() + "MINE = 1\n")
+    commit_all(project, "edit a template file where the template changes too")
+    change_template(repo, "v0.2.0")
+
+    result = copier("update", "--trust", "--defaults", "--quiet", cwd=project, check=False)
+
+    assert result.returncode != 0
+    assert "error: resolve the conflicts the update left, then git add -A:\n  src/my_agent/hosting/settings.py\n" in (
+        result.stderr
+    )
+    assert "git reset --hard && git clean -fd" in result.stderr
+    check = [sys.executable, str(CONFLICTS)]
+    assert subprocess.run(check, cwd=project, capture_output=True).returncode == 1  # while markers remain
+    lines = settings.read_text().splitlines(keepends=True)
+    settings.write_text("".join(line for line in lines if not line.startswith(("<<<<<<<", "=======", ">>>>>>>"))))
+    assert subprocess.run(check, cwd=project, capture_output=True).returncode == 0

@@ -8,6 +8,7 @@ The PowerShell twin of setup-acr.sh.
 1. Creates the Azure Container Registry if it does not exist (and its resource group).
 2. Enables authentication-as-ARM on it (the platform pulls with an Entra token).
 3. Grants the Foundry project's managed identity the pull role on it.
+The agent's own identity needs no role for the project's models and session storage.
 Each step is skipped when it is already done, so running it again is safe.
 
 .PARAMETER ProjectEndpoint
@@ -79,6 +80,8 @@ if ($ProjectEndpoint -notmatch '^https://([A-Za-z0-9-]+)\.[^/]+/api/projects/([^
 }
 $account, $project = $Matches[1], $Matches[2]
 
+$agentRoles = "no role for the agent itself: its identity reaches the project's models and session storage; give it Foundry User (formerly Azure AI User) only for access beyond those"
+
 if ($DryRun) {
     # Nothing is looked up: show every change a new setup makes.
     Write-Host '(dry run: nothing is checked or changed; a new setup would run:)'
@@ -88,6 +91,7 @@ if ($DryRun) {
     Invoke-Change @('role', 'assignment', 'create', '--assignee-object-id', "<principal id of project $project>",
         '--assignee-principal-type', 'ServicePrincipal', '--role', 'AcrPull', '--scope', "<id of registry $Acr>")
     Write-Host '(the role is Container Registry Repository Reader instead on registries with ABAC repository permissions)'
+    Write-Host $agentRoles
     exit 0
 }
 
@@ -148,3 +152,4 @@ else {
         '--assignee-principal-type', 'ServicePrincipal', '--role', $role, '--scope', $registryId)
     Write-Host "granted $role on $Acr to project $project (role assignments can take a few minutes)"
 }
+Write-Host $agentRoles

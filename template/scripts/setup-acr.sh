@@ -3,6 +3,7 @@
 #   1. create the Azure Container Registry if it does not exist (and its resource group);
 #   2. enable authentication-as-ARM on it (the platform pulls with an Entra token);
 #   3. grant the Foundry project's managed identity the pull role on it.
+# The agent's own identity needs no role for the project's models and session storage.
 # Each step is skipped when it is already done, so running it again is safe.
 #
 # Usage: scripts/setup-acr.sh --project-endpoint URL [--resource-group RG] [options]
@@ -54,6 +55,8 @@ else
     fail "no Foundry project endpoint: pass --project-endpoint https://<account>.services.ai.azure.com/api/projects/<project> (or set FOUNDRY_PROJECT_ENDPOINT)"
 fi
 
+agent_roles="no role for the agent itself: its identity reaches the project's models and session storage; give it Foundry User (formerly Azure AI User) only for access beyond those"
+
 if ((dry_run)); then
     # Nothing is looked up: show every change a new setup makes.
     echo "(dry run: nothing is checked or changed; a new setup would run:)"
@@ -63,6 +66,7 @@ if ((dry_run)); then
     change az role assignment create --assignee-object-id "<principal id of project $project>" \
         --assignee-principal-type ServicePrincipal --role AcrPull --scope "<id of registry $acr>"
     echo "(the role is Container Registry Repository Reader instead on registries with ABAC repository permissions)"
+    echo "$agent_roles"
     exit 0
 fi
 
@@ -118,3 +122,4 @@ else
         --assignee-principal-type ServicePrincipal --role "$role" --scope "$registry_id"
     echo "granted $role on $acr to project $project (role assignments can take a few minutes)"
 fi
+echo "$agent_roles"

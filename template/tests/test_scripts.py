@@ -237,6 +237,7 @@ def test_setup_dry_run_prints_each_change_and_runs_nothing(project: Path) -> Non
         result.stdout
     )
     assert "+ az role assignment create" in result.stdout
+    assert result.stdout.splitlines()[-1].startswith("no role for the agent itself: ")
 
 
 def test_setup_enables_auth_as_arm_and_grants_the_pull_role(project: Path) -> None:
@@ -247,6 +248,7 @@ def test_setup_enables_auth_as_arm_and_grants_the_pull_role(project: Path) -> No
     assert "--assignee-object-id 11111111-2222-3333-4444-555555555555" in grant
     assert "--role AcrPull" in grant
     assert "/registries/acr" in grant
+    assert result.stdout.splitlines()[-1].startswith("no role for the agent itself: ")
 
 
 def test_setup_changes_nothing_when_already_done(project: Path) -> None:

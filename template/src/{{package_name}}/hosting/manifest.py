@@ -25,22 +25,20 @@ SCHEMA = "https://raw.githubusercontent.com/Azure/azure-dev/main/schemas/v1.0/az
 # The model deployment travels as this variable (azd sets `env` on the version).
 MODEL_VARIABLE = "MODEL_DEPLOYMENT_NAME"
 ACR_SUFFIX = ".azurecr.io"
-# The only protocol the platform serves since 2026-07-31.
-PROTOCOL_VERSION = "2.0.0"
 RESOURCE_PAIRS: tuple[tuple[str, str], ...] = (("0.5", "1Gi"), ("1", "2Gi"), ("2", "4Gi"))
 PROTOCOL_VERSIONS = ("1.0.0", "2.0.0")
+# What new projects declare: the platform blocks 1.0.0 since 2026-07-31 (deploy.py refuses it).
+PROTOCOL_VERSION = "2.0.0"
 TOOL_TYPES = ("code_interpreter", "file_search", "mcp", "function")
-RESERVED_ENV = frozenset(
-    {
-        "PORT",
-        "HOME",
-        "SSE_KEEPALIVE_INTERVAL",
-        "APPLICATIONINSIGHTS_CONNECTION_STRING",
-        "OTEL_EXPORTER_OTLP_ENDPOINT",
-        "MODEL_DEPLOYMENT_NAME",
-    }
-)
-
+# Names the platform or this template sets, with the reason a refusal gives.
+RESERVED_PREFIXES = ("FOUNDRY_", "AGENT_")
+RESERVED_ENV = {
+    "PORT": "the platform sets it; declaring it breaks readiness",
+    "HOME": "the platform sets it to /home/session",
+    "SSE_KEEPALIVE_INTERVAL": "the platform sets it",
+    "APPLICATIONINSIGHTS_CONNECTION_STRING": "the platform sets it",
+    "MODEL_DEPLOYMENT_NAME": "the model_deployment answer sets it",
+}
 AGENT_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 FUNCTION_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,63}$")
 SERVER_LABEL = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
@@ -48,11 +46,23 @@ VECTOR_STORE_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 HTTPS_URL = re.compile(r"^https://[^\s/?#@]+\S*$")
 LOCAL_HTTP_URL = re.compile(r"^http://(localhost|127\.0\.0\.1|\[::1\])(:[0-9]+)?(/\S*)?$")
-SECRET_NAME = re.compile(r"(^|_)[A-Z0-9]*(KEY|SECRET|PASSWORD|PASSWD|TOKEN|CREDENTIALS?)(_|$)")
+# A secret-named variable: its last word (trailing numbers aside) names a secret.
+SECRET_WORDS = frozenset(
+    {
+        *("KEY", "SECRET", "PASSWORD", "PASSWD", "PWD", "TOKEN", "CREDENTIAL", "CREDENTIALS"),
+        *("SAS", "APIKEY", "ACCESSKEY", "SECRETKEY", "PRIVATEKEY", "ACCESSTOKEN"),
+    }
+)
+# The platform resolves these when the sandbox starts: how a secret reaches a variable.
+PLACEHOLDER = re.compile(
+    r"\$\{\{connections\.[A-Za-z0-9_-]+\."
+    r"(credentials\.[A-Za-z0-9_-]+|target|metadata\.[A-Za-z0-9_-]+)\}\}"
+)
+SECRET_FORM = "${{connections.<name>.credentials.<field>}}"
 SECRET_VALUES = (
     re.compile(
         r"(?i)(accountkey|sharedaccesskey|sharedaccesssignature|password|pwd"
-        r"|instrumentationkey|clientsecret)\s*="
+        r"|instrumentationkey|clientsecret)\s*=\s*[^\s;]"
     ),
     re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/\s:@]+:[^/\s@]+@"),
     re.compile(r"-----BEGIN "),
@@ -62,7 +72,6 @@ SECRET_VALUES = (
     re.compile(r"^[A-Fa-f0-9]{32,}$"),
 )
 OPAQUE_TOKEN = re.compile(r"^[A-Za-z0-9+/_-]{32,}={0,2}$")
-SECRET_FIX = "keep secrets in Azure Key Vault or use the agent's managed identity"
 
 
 class ManifestError(ValueError):
@@ -231,6 +240,7 @@ def check_tools(tools: Any) -> list[dict[str, Any]]:
 
 
 def _looks_like_secret_value(value: str) -> bool:
+    value = PLACEHOLDER.sub("", value)
     if any(pattern.search(value) for pattern in SECRET_VALUES):
         return True
     return bool(
@@ -241,41 +251,46 @@ def _looks_like_secret_value(value: str) -> bool:
     )
 
 
+def is_secret_name(name: str) -> bool:
+    """True when the name's last word (numbers aside) names a secret: SEARCH_API_KEY, not
+    KEY_VAULT_URL or MONKEY; also *_CONNECTION_STRING."""
+    words = [word for word in name.upper().split("_") if word and not word.isdigit()]
+    return bool(words) and (words[-1] in SECRET_WORDS or words[-2:] == ["CONNECTION", "STRING"])
+
+
+def check_environment_variable(name: Any, value: Any, seen: Mapping[str, str]) -> str:
+    """Return the value as text, or refuse it with the fix first, in one short line.
+
+    `seen` maps the upper-cased names already checked to their spelling.
+    """
+    if not (isinstance(name, str) and ENV_NAME.match(name)):
+        raise ManifestError(f"rename {name}: use letters, digits and _, not starting with a digit")
+    upper = name.upper()
+    if upper in seen:
+        raise ManifestError(f"keep one of {seen[upper]} and {name}: names differ only in case")
+    if upper.startswith(RESERVED_PREFIXES):
+        raise ManifestError(f"rename {name}: FOUNDRY_* and AGENT_* names are the platform's")
+    if upper in RESERVED_ENV:
+        raise ManifestError(f"remove {name}: {RESERVED_ENV[upper]}")
+    if value is None or isinstance(value, (Mapping, list, tuple)):
+        raise ManifestError(f"give {name} one line of text, a number or true/false")
+    text = str(value).lower() if isinstance(value, bool) else str(value)
+    if is_secret_name(name) and not PLACEHOLDER.search(text):
+        raise ManifestError(f"use {SECRET_FORM} for secret {name}")
+    if _looks_like_secret_value(text):
+        raise ManifestError(f"use {SECRET_FORM} for {name}'s secret")
+    return text
+
+
 def check_environment_variables(variables: Any) -> dict[str, str]:
-    """Return the variables as strings if none is reserved, duplicated or secret-looking."""
+    """Return the variables as text if none is reserved, duplicated or a secret in the clear."""
     if not isinstance(variables, Mapping):
-        raise ManifestError(
-            "environment_variables: give a mapping of `NAME: value` lines, or {} for none"
-        )
+        raise ManifestError("give environment_variables as `NAME: value` pairs, or {} for none")
     checked: dict[str, str] = {}
-    seen: set[Any] = set()
+    seen: dict[str, str] = {}
     for name, value in variables.items():
-        where = f"environment_variables.{name}"
-        if not (isinstance(name, str) and ENV_NAME.match(name)):
-            raise ManifestError(
-                f"{where}: invalid name; use letters, digits and '_', not starting with a digit"
-            )
-        upper = name.upper()
-        if upper in seen:
-            raise ManifestError(f"{where}: duplicate name (names differ only in case); keep one")
-        seen.add(upper)
-        if upper.startswith(("FOUNDRY_", "AGENT_")) or upper in RESERVED_ENV:
-            raise ManifestError(
-                f"{where}: reserved; the platform or this template sets it "
-                "(model_deployment sets MODEL_DEPLOYMENT_NAME); rename it"
-            )
-        if value is None or isinstance(value, (Mapping, list, tuple)):
-            raise ManifestError(f"{where}: the value must be plain text, a number or true/false")
-        if SECRET_NAME.search(upper):
-            raise ManifestError(
-                f"{where}: looks like a secret; {SECRET_FIX}, not environment variables"
-            )
-        text = str(value).lower() if isinstance(value, bool) else str(value)
-        if _looks_like_secret_value(text):
-            raise ManifestError(
-                f"{where}: the value looks like a key or connection string; {SECRET_FIX}"
-            )
-        checked[name] = text
+        checked[name] = check_environment_variable(name, value, seen)
+        seen[name.upper()] = name
     return checked
 
 
