@@ -3,13 +3,18 @@
     HOST, PORT                  where to listen: 127.0.0.1:8088 on your machine, 0.0.0.0 in
                                 Foundry (its FOUNDRY_HOSTING_ENVIRONMENT) and in the image
     STATE_DIR                   where responses are stored (default $HOME, which Foundry
-                                keeps per session); a temp dir is used if it is unwritable
+                                keeps per session); missing or read-only stops the server
+    STATE_DIR_FALLBACK          "tmp": store in a temporary directory when STATE_DIR is
+                                unusable, instead of stopping (default: unset)
     RESPONSE_STORE              "sqlite" (default) or "memory" (nothing survives a restart)
     MAX_REQUEST_BYTES           largest accepted request body (16 MiB); larger gets 413
     SHUTDOWN_GRACE_SECONDS      after SIGTERM, how long responses may still run (25)
     SSE_KEEPALIVE_INTERVAL      seconds of silence before a keep-alive comment (15; 0: never);
                                 the platform cuts streams that stay silent for about 270 s
     HISTORY_MAX_RESPONSES       longest previous_response_id chain a turn may continue (1000)
+    RESPONSE_RETENTION_DAYS     stored responses older than this are deleted (30; 0: kept)
+    RESPONSE_RETENTION_COUNT    only the newest this many stored responses are kept
+                                (100000; 0: no limit)
     LOG_LEVEL                   debug, info (default), warning, error or critical
     LOG_FORMAT                  text (default) or json (see logs.py)
 
@@ -55,6 +60,10 @@ class Settings:
     shutdown_grace_seconds: float = 25.0
     sse_keepalive_seconds: float = 15.0
     history_max_responses: int = 1000
+    retention_days: float = 30.0
+    retention_count: int = 100_000
+    state_dir_fallback: bool = False
+    """Store in a temporary directory when state_dir is missing or read-only."""
     store: str = "sqlite"
     """Where responses are kept: "sqlite" (under state_dir) or "memory" (lost on exit)."""
     project_endpoint: str = ""
@@ -74,6 +83,9 @@ class Settings:
         if log_level not in LOG_LEVELS:
             raise SettingsError(f"LOG_LEVEL={log_level!r}: use {', '.join(LOG_LEVELS)}")
         log_format = env.get("LOG_FORMAT", "").strip().lower() or "text"
+        fallback = env.get("STATE_DIR_FALLBACK", "").strip().lower()
+        if fallback not in ("", "tmp"):
+            raise SettingsError(f"STATE_DIR_FALLBACK={fallback!r}: use 'tmp' or leave it unset")
         if log_format not in ("text", "json"):
             raise SettingsError(f"LOG_FORMAT={log_format!r}: use 'text' or 'json'")
         # Foundry needs every interface; on a laptop, only this machine should reach it.
@@ -90,6 +102,9 @@ class Settings:
             history_max_responses=int(
                 number_setting(env, "HISTORY_MAX_RESPONSES", 1000, minimum=1)
             ),
+            retention_days=number_setting(env, "RESPONSE_RETENTION_DAYS", 30.0),
+            retention_count=int(number_setting(env, "RESPONSE_RETENTION_COUNT", 100_000)),
+            state_dir_fallback=fallback == "tmp",
             store=store,
             project_endpoint=env.get("FOUNDRY_PROJECT_ENDPOINT")
             or env.get("AZURE_AI_PROJECT_ENDPOINT", ""),
