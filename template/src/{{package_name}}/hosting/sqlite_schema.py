@@ -18,7 +18,10 @@ SCHEMA = (
     "CREATE INDEX IF NOT EXISTS by_age ON responses (created_at);"
     "CREATE TABLE IF NOT EXISTS space_probe (data BLOB)"
 )
-_CREATED_AT = "coalesce(json_extract(response, '$.created_at'), 0)"
+_CREATED_AT = (
+    "coalesce(json_extract(response, '$.created_at'), CAST(strftime('%s', 'now') AS INTEGER))"
+)
+"""A migrated row's creation time: its response's, else now (so retention counts from now)."""
 
 
 def migrate(db: sqlite3.Connection) -> None:

@@ -73,7 +73,7 @@ _WANTED = "json_extract(value, '$.id') IN (SELECT value FROM json_each(?))"
 _FINISHED = "status NOT IN ('queued', 'in_progress')"
 _EXPIRE = (
     "DELETE FROM responses WHERE rowid IN (SELECT rowid FROM responses"
-    f" WHERE created_at < ? AND {_FINISHED} LIMIT {EXPIRE_BATCH})"
+    f" WHERE created_at BETWEEN 1 AND ? AND {_FINISHED} LIMIT {EXPIRE_BATCH})"
 )
 _OLDEST = (
     "DELETE FROM responses WHERE rowid IN (SELECT rowid FROM responses"
