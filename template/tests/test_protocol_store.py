@@ -95,27 +95,31 @@ def test_a_damaged_row_is_refused_without_its_text_in_the_log_or_the_reply(
     (database,) = tmp_path.rglob("responses.sqlite3")
     secret = "my card number is 4111"
     with sqlite3.connect(database) as db:
-        for response_id, text in (
-            ("caresp_bad_utf8", f'{{"id": "x", "text": "{secret}'.encode() + b'\xff"}'),
-            ("caresp_bad_json", f'{{"id": "x", "text": "{secret}" oops'.encode()),
+        for response_id, status, text in (
+            ("caresp_bad_utf8", "completed", f'{{"text": "{secret}'.encode() + b'\xff"}'),
+            ("caresp_bad_json", "completed", f'{{"text": "{secret}" oops'.encode()),
+            # Read at start, to mark it failed: the server must still start.
+            ("caresp_bad_running", "in_progress", f'{{"text": "{secret}'.encode() + b'\xff"}'),
         ):
             db.execute(
                 "INSERT INTO responses (user_id, id, status, session_id, response, input)"
-                " VALUES ('', ?, 'completed', '', CAST(? AS TEXT), '[]')",
-                (response_id, text),
+                " VALUES ('', ?, ?, '', CAST(? AS TEXT), '[]')",
+                (response_id, status, text),
             )
     db.close()
     log = tmp_path / "server.log"
     process, url = start_server(tmp_path, "--agent", TEST_AGENT, log=log)
     try:
         replies = [
-            httpx.get(f"{url}/responses/{i}") for i in ("caresp_bad_utf8", "caresp_bad_json")
+            httpx.get(f"{url}/responses/{i}")
+            for i in ("caresp_bad_utf8", "caresp_bad_json", "caresp_bad_running")
         ]
     finally:
         process.terminate()
         process.wait(timeout=15)
     for reply in replies:
-        assert reply.status_code in (500, 503), reply.text
+        assert reply.status_code == 500, reply.text
+        assert reply.json()["error"]["code"] == "stored_response_damaged"
         assert secret not in reply.text
     assert secret not in log.read_text()
 

@@ -43,6 +43,7 @@ from .history import assemble
 from .identity import Caller
 from .paging import page
 from .records import INTERRUPTED, PageQuery, Prior, Record, ResponseConflict, StoreFailure
+from .sqlite_retention import EXPIRE_BATCH, expire_some
 from .sqlite_schema import migrate
 from .sqlite_wal import WAL_LIMIT_BYTES, WAL_PAGES, Checkpointer, checkpoint
 
@@ -58,8 +59,6 @@ PROBE_BYTES = 256 * 1024
 """The test write's size: space for that much means a response can be stored again."""
 EXPIRE_SECONDS = 600.0
 """How often old responses are looked for (and once at start)."""
-EXPIRE_BATCH = 200
-"""Responses deleted per transaction, so a long backlog never holds the loop for long."""
 
 _INSERT = (
     "INSERT OR IGNORE INTO responses (user_id, id, previous_id, conversation_id, status, session_id,"
@@ -68,17 +67,9 @@ _INSERT = (
 _UPDATE = "UPDATE responses SET status = ?, response = ? WHERE user_id = ? AND id = ?"
 _DELETE = "DELETE FROM responses WHERE user_id = ? AND id = ?"
 _IS_THIS = "SELECT response = ? FROM responses WHERE user_id = ? AND id = ?"
-_COLUMNS = "SELECT response, input, session_id FROM responses"
+_COLUMNS = "SELECT CAST(response AS BLOB), CAST(input AS BLOB), session_id FROM responses"
+"""As bytes: a damaged row fails to decode as JSON, never with its text in the error."""
 _WANTED = "json_extract(value, '$.id') IN (SELECT value FROM json_each(?))"
-_FINISHED = "status NOT IN ('queued', 'in_progress')"
-_EXPIRE = (
-    "DELETE FROM responses WHERE rowid IN (SELECT rowid FROM responses"
-    f" WHERE created_at BETWEEN 1 AND ? AND {_FINISHED} LIMIT {EXPIRE_BATCH})"
-)
-_OLDEST = (
-    "DELETE FROM responses WHERE rowid IN (SELECT rowid FROM responses"
-    f" WHERE {_FINISHED} ORDER BY created_at LIMIT ?)"
-)
 _PROBE = "INSERT INTO space_probe VALUES (zeroblob(?))"
 _ITEMS = (
     f"SELECT value FROM responses, json_each(responses.input) WHERE user_id = ? AND {_WANTED}"
@@ -368,7 +359,7 @@ class SqliteStore:
             db.execute("DELETE FROM space_probe")
             return [None] * len(writes)
         if kind == "expire":
-            return [self._expire_some(*params) for _, params, _ in writes]
+            return [expire_some(db, *params) for _, params, _ in writes]
         # Inserts: an id this user already has is refused, never overwritten. The runs
         # reserve (user, id) while they are stored, so a batch never holds the same key
         # twice; a row the insert skipped is one that existed before.
@@ -416,11 +407,9 @@ class SqliteStore:
                 log.info("deleted %d response(s) past their retention", deleted)
             await asyncio.sleep(seconds)
 
-    async def expire(self, now: float | None = None) -> int:
+    async def expire(self) -> int:
         """Delete finished responses past the retention period or count; how many went."""
-        cutoff = (time.time() if now is None else now) - self._keep_days * 86400
-        if not self._keep_days:
-            cutoff = 0
+        cutoff = time.time() - self._keep_days * 86400 if self._keep_days else 0
         total = 0
         while True:
             deleted = await self._write("expire", (cutoff, self._keep_count))
@@ -428,21 +417,11 @@ class SqliteStore:
             if deleted < EXPIRE_BATCH:
                 return total
 
-    def _expire_some(self, cutoff: float, keep_count: int) -> int:
-        """Delete up to EXPIRE_BATCH finished responses: older than `cutoff`, then the oldest
-        past the newest `keep_count`."""
-        db = self._db
-        deleted = db.execute(_EXPIRE, (cutoff,)).rowcount if cutoff else 0
-        if keep_count and deleted < EXPIRE_BATCH:
-            excess = db.execute("SELECT count(*) FROM responses").fetchone()[0] - keep_count
-            if excess > 0:
-                deleted += db.execute(_OLDEST, (min(excess, EXPIRE_BATCH - deleted),)).rowcount
-        return deleted
-
     def _recover(self) -> None:
         """Responses in flight when the last process died end as failed, not in progress."""
         rows = self._db.execute(
-            "SELECT user_id, id, response FROM responses WHERE status IN ('queued', 'in_progress')"
+            "SELECT user_id, id, CAST(response AS BLOB) FROM responses"
+            " WHERE status IN ('queued', 'in_progress')"
         ).fetchall()
         self._db.execute("BEGIN IMMEDIATE")
         for user, response_id, text in rows:
@@ -462,7 +441,7 @@ class SqliteStore:
             log.warning("marked %d interrupted response(s) as failed", len(rows))
 
 
-def _record(row: tuple[str, str, str]) -> Record:
+def _record(row: tuple[bytes, bytes, str]) -> Record:
     return Record(decode_stored(row[0]), decode_stored(row[1]), row[2])
 
 

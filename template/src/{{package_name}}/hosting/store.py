@@ -3,6 +3,12 @@
 Back ends: `sqlite_store` (the default: a file under the state directory) and
 `memory_store` (nothing survives a restart). Every call names the Caller it acts for:
 what one end user stored does not exist for another.
+
+A state directory that is missing or not writable stops the server at start (exit 2 with
+the fix): falling back to a temporary directory quietly would lose the responses at the
+next start, so it happens only with STATE_DIR_FALLBACK=tmp. An empty database file is
+reported and started afresh; a damaged one is moved aside (`responses.sqlite3.damaged-<time>`,
+kept for inspection) with one error line, and a new store opened, so the server still serves.
 """
 
 from __future__ import annotations
