@@ -11,8 +11,9 @@ lose the last commits before a checkpoint, never the database's consistency.
 A group of `BIG_WRITE` bytes or more (a long response) is committed on a writer thread
 instead, followed by a checkpoint there, so copying megabytes never stalls the loop and
 the WAL never holds more than one such group. Reads run on a thread of their own with its
-own connection (WAL lets it read while the loop writes): a long history or a large
-response is decoded there, not on the loop. The WAL is kept small by `sqlite_wal`.
+own connection (WAL lets it read while the loop writes; see `sqlite_reads`): a long history
+or a large response is decoded there, not on the loop. `sqlite_wal` keeps the WAL small,
+`sqlite_schema` holds the tables, `sqlite_retention` deletes old responses.
 
 When a commit fails (a full disk, most often) the writes in it fail with a StoreFailure
 (507 `storage_full`, or 503), the store logs one line, readiness fails, and every
@@ -30,7 +31,6 @@ import itertools
 import logging
 import os
 import sqlite3
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -39,10 +39,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .codec import decode_stored, encode
-from .history import assemble
 from .identity import Caller
 from .paging import page
 from .records import INTERRUPTED, PageQuery, Prior, Record, ResponseConflict, StoreFailure
+from .sqlite_reads import Reads
 from .sqlite_retention import EXPIRE_BATCH, expire_some
 from .sqlite_schema import migrate
 from .sqlite_wal import WAL_LIMIT_BYTES, WAL_PAGES, Checkpointer, checkpoint
@@ -67,24 +67,7 @@ _INSERT = (
 _UPDATE = "UPDATE responses SET status = ?, response = ? WHERE user_id = ? AND id = ?"
 _DELETE = "DELETE FROM responses WHERE user_id = ? AND id = ?"
 _IS_THIS = "SELECT response = ? FROM responses WHERE user_id = ? AND id = ?"
-_COLUMNS = "SELECT CAST(response AS BLOB), CAST(input AS BLOB), session_id FROM responses"
-"""As bytes: a damaged row fails to decode as JSON, never with its text in the error."""
-_WANTED = "json_extract(value, '$.id') IN (SELECT value FROM json_each(?))"
-_CHAIN = (
-    "WITH RECURSIVE chain(id, n) AS (SELECT ?, 0 UNION ALL SELECT previous_id, n + 1"
-    " FROM chain JOIN responses ON user_id = ? AND responses.id = chain.id"
-    " WHERE n < ? AND previous_id IS NOT NULL)"
-    " SELECT responses.id, CAST(response AS BLOB), CAST(input AS BLOB), session_id"
-    " FROM chain JOIN responses ON user_id = ? AND responses.id = chain.id"
-)
-"""A previous_response_id chain, newest first, at most `limit` + 1 responses long."""
 _PROBE = "INSERT INTO space_probe VALUES (zeroblob(?))"
-_ITEMS = (
-    f"SELECT value FROM responses, json_each(responses.input) WHERE user_id = ? AND {_WANTED}"
-    " UNION ALL SELECT value FROM responses, json_each(responses.response, '$.output')"
-    f" WHERE user_id = ? AND {_WANTED}"
-)
-"""Items of one user's responses by id (item_reference); a scan, but a rare one."""
 
 
 class SqliteStore:
@@ -118,12 +101,13 @@ class SqliteStore:
         self._pending_bytes = 0
         self._writing = False
         """True while the writer thread has the connection."""
-        self._failure: StoreFailure | None = None
+        self._broken: StoreFailure | None = None
         """Why the last commit failed, until one works again."""
+        self._closing = False
         self._checkpointer: Checkpointer | None = None
+        self._reads = Reads(path, history_limit)
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="store-reader")
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="store-writer")
-        self._local = threading.local()
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
@@ -134,13 +118,14 @@ class SqliteStore:
 
     async def close(self) -> None:
         """Commit everything queued, then close the file (which checkpoints it)."""
+        self._closing = True
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         loop = asyncio.get_running_loop()
         if self._checkpointer is not None:
             await loop.run_in_executor(None, self._checkpointer.stop)
-        await loop.run_in_executor(self._reader, self._close_reader)
+        await loop.run_in_executor(self._reader, self._reads.close)
         self._reader.shutdown()
         if self._pending or self._writing:
             with contextlib.suppress(StoreFailure):  # logged already; nothing more to do
@@ -155,7 +140,7 @@ class SqliteStore:
             await self._write("flush", ())
 
     def problem(self) -> str | None:
-        return None if self._failure is None else self._failure.message
+        return None if self._broken is None else self._broken.message
 
     async def create(self, caller: Caller, record: Record) -> None:
         """Store a new response; ResponseConflict when this user already has its id."""
@@ -173,7 +158,7 @@ class SqliteStore:
         self._queue("update", snapshot, None, len(snapshot[1]))
 
     async def get(self, caller: Caller, response_id: str) -> Record | None:
-        return await self._read(self.record, caller.user, response_id)
+        return await self._read(self._reads.record, caller.user, response_id)
 
     async def delete(self, caller: Caller, response_id: str) -> bool:
         return await self._write("delete", (caller.user, response_id))
@@ -187,62 +172,12 @@ class SqliteStore:
     async def history(
         self, caller: Caller, previous_response_id: str | None, conversation_id: str | None
     ) -> Prior:
-        return await self._read(self._history, caller.user, previous_response_id, conversation_id)
+        return await self._read(
+            self._reads.history, caller.user, previous_response_id, conversation_id
+        )
 
     async def items(self, caller: Caller, item_ids: list[str]) -> list[dict[str, Any] | None]:
-        return await self._read(self._items, caller.user, item_ids)
-
-    # history.Reader, and the other reads: on the reader thread only.
-    def _history(self, user: str, previous_id: str | None, conversation_id: str | None) -> Prior:
-        """The history, its previous_response_id chain read in one query.
-
-        One query per response held the GIL, and so the event loop, for about 30 ms on a
-        chain of 1,000; SQLite walks it in C with the GIL released.
-        """
-        chain: dict[str, Record] = {}
-        if previous_id:
-            limit = self._history_limit
-            rows = self._connection().execute(_CHAIN, (previous_id, user, limit, user))
-            chain = {row[0]: _record(row[1:]) for row in rows}
-        reader = _Prefetched(self, chain)
-        return assemble(reader, user, previous_id, conversation_id, self._history_limit)
-
-    def record(self, user: str, response_id: str) -> Record | None:
-        row = (
-            self._connection()
-            .execute(f"{_COLUMNS} WHERE user_id = ? AND id = ?", (user, response_id))
-            .fetchone()
-        )
-        return _record(row) if row else None
-
-    def conversation(self, user: str, conversation_id: str) -> list[Record]:
-        rows = self._connection().execute(
-            f"{_COLUMNS} WHERE user_id = ? AND conversation_id = ? ORDER BY rowid",
-            (user, conversation_id),
-        )
-        return [_record(row) for row in rows]
-
-    def _items(self, user: str, item_ids: list[str]) -> list[dict[str, Any] | None]:
-        wanted = set(item_ids)
-        found: dict[str, dict[str, Any]] = {}
-        ids = _text(item_ids)
-        rows = self._connection().execute(_ITEMS, (user, ids, user, ids))
-        for (text,) in rows:
-            item = decode_stored(text)
-            if item.get("id") in wanted:
-                found[item["id"]] = item
-        return [found.get(item_id) for item_id in item_ids]
-
-    def _connection(self) -> sqlite3.Connection:
-        db = getattr(self._local, "db", None)
-        if db is None:
-            db = self._local.db = sqlite3.connect(self.path, isolation_level=None)
-        return db
-
-    def _close_reader(self) -> None:
-        db = getattr(self._local, "db", None)
-        if db is not None:
-            db.close()
+        return await self._read(self._reads.items, caller.user, item_ids)
 
     async def _read(self, read: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -305,7 +240,7 @@ class SqliteStore:
         self._writing = True
         loop = asyncio.get_running_loop()
         thread = loop.run_in_executor(self._writer, self._commit_big, batch)
-        thread.add_done_callback(lambda done: self._written(batch, size, done.result()))
+        thread.add_done_callback(lambda done: self._written(batch, size, done))
 
     def _commit_big(self, batch: list[Write]) -> tuple[list[Any], StoreFailure | None]:
         """Commit a large group, then copy it into the database (on the writer thread).
@@ -317,11 +252,14 @@ class SqliteStore:
             checkpoint(self._db, self.path)
         return results, error
 
-    def _written(
-        self, batch: list[Write], size: int, outcome: tuple[list[Any], StoreFailure | None]
-    ) -> None:
+    def _written(self, batch: list[Write], size: int, done: asyncio.Future[Any]) -> None:
         self._writing = False
-        self._settle(batch, size, *outcome)
+        try:
+            results, error = done.result()
+        except Exception as bug:  # not SQLite's: still answer every write, then go on
+            log.error("could not write responses to %s", self.path, exc_info=bug)
+            results, error = [None] * len(batch), _failure(self.path, sqlite3.Error())
+        self._settle(batch, size, results, error)
         self._commit()
 
     def _transaction(self, batch: list[Write]) -> tuple[list[Any], StoreFailure | None]:
@@ -346,12 +284,12 @@ class SqliteStore:
         self, batch: list[Write], size: int, results: list[Any], error: StoreFailure | None
     ) -> None:
         """After a commit: answer its writes, and note whether the store works."""
-        if error is not None and self._failure is None:
+        if error is not None and self._broken is None:
             log.error("%s (readiness fails until writes work again)", error.message)
             self._spawn(self._probe_every(PROBE_SECONDS))
-        elif error is None and self._failure is not None:
+        elif error is None and self._broken is not None:
             log.warning("responses can be written to %s again", self.path)
-        self._failure = error
+        self._broken = error
         for (_, _, done), result in zip(batch, results, strict=True):
             if done is None or done.done():
                 continue
@@ -404,15 +342,18 @@ class SqliteStore:
             checkpoint(self._db, self.path)
 
     def _spawn(self, work: Any) -> None:
+        if self._closing:
+            work.close()
+            return
         task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def _probe_every(self, seconds: float) -> None:
         """While writes fail, test with a small write whether they work again."""
-        while self._failure is not None:
+        while self._broken is not None:
             await asyncio.sleep(seconds)
-            if self._failure is not None and not self._pending and not self._writing:
+            if self._broken is not None and not self._pending and not self._writing:
                 with contextlib.suppress(StoreFailure):  # still failing: logged once already
                     await self._write("probe", ())
 
@@ -459,25 +400,6 @@ class SqliteStore:
         self._db.execute("COMMIT")
         if rows:
             log.warning("marked %d interrupted response(s) as failed", len(rows))
-
-
-class _Prefetched:
-    """A history.Reader that has a chain's records already; the store for the rest."""
-
-    def __init__(self, store: SqliteStore, records: dict[str, Record]) -> None:
-        self._store = store
-        self._records = records
-
-    def record(self, user: str, response_id: str) -> Record | None:
-        found = self._records.get(response_id)
-        return found if found is not None else self._store.record(user, response_id)
-
-    def conversation(self, user: str, conversation_id: str) -> list[Record]:
-        return self._store.conversation(user, conversation_id)
-
-
-def _record(row: Any) -> Record:
-    return Record(decode_stored(row[0]), decode_stored(row[1]), row[2])
 
 
 def _failure(path: Path, error: sqlite3.Error) -> StoreFailure:
