@@ -78,7 +78,6 @@ class SqliteStore:
     ) -> None:
         self.path = path
         self.description = f"sqlite at {path}"
-        self._history_limit = history_limit
         self._keep_days = keep_days
         self._keep_count = keep_count
         self._owner = _own(path)
@@ -103,6 +102,8 @@ class SqliteStore:
         """True while the writer thread has the connection."""
         self._broken: StoreFailure | None = None
         """Why the last commit failed, until one works again."""
+        self._complained = float("-inf")
+        """When the last failure was logged (monotonic seconds)."""
         self._closing = False
         self._checkpointer: Checkpointer | None = None
         self._reads = Reads(path, history_limit)
@@ -285,10 +286,13 @@ class SqliteStore:
     ) -> None:
         """After a commit: answer its writes, and note whether the store works."""
         if error is not None and self._broken is None:
-            log.error("%s (readiness fails until writes work again)", error.message)
+            # Small writes may still fit where large ones do not: one line a minute, at most.
+            if time.monotonic() - self._complained > 60:
+                log.error("%s (readiness fails until writes work again)", error.message)
+                self._complained = time.monotonic()
             self._spawn(self._probe_every(PROBE_SECONDS))
         elif error is None and self._broken is not None:
-            log.warning("responses can be written to %s again", self.path)
+            log.info("responses can be written to %s again", self.path)
         self._broken = error
         for (_, _, done), result in zip(batch, results, strict=True):
             if done is None or done.done():
