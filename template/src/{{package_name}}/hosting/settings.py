@@ -83,11 +83,11 @@ class Settings:
         if log_level not in LOG_LEVELS:
             raise SettingsError(f"LOG_LEVEL={log_level!r}: use {', '.join(LOG_LEVELS)}")
         log_format = env.get("LOG_FORMAT", "").strip().lower() or "text"
+        if log_format not in ("text", "json"):
+            raise SettingsError(f"LOG_FORMAT={log_format!r}: use 'text' or 'json'")
         fallback = env.get("STATE_DIR_FALLBACK", "").strip().lower()
         if fallback not in ("", "tmp"):
             raise SettingsError(f"STATE_DIR_FALLBACK={fallback!r}: use 'tmp' or leave it unset")
-        if log_format not in ("text", "json"):
-            raise SettingsError(f"LOG_FORMAT={log_format!r}: use 'text' or 'json'")
         # Foundry needs every interface; on a laptop, only this machine should reach it.
         hosted = bool(env.get("FOUNDRY_HOSTING_ENVIRONMENT"))
         return cls(
