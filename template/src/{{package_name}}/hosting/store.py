@@ -129,6 +129,8 @@ def _sqlite(settings: Settings) -> Store:
             )
             return open_it()
     except sqlite3.OperationalError as error:
+        if getattr(error, "sqlite_errorname", None) == "SQLITE_FULL":
+            raise StoreError(f"cannot open {path}: no space left; free disk space there") from None
         raise StoreError(
             f"cannot open {path} ({error}); another server may be using it:"
             " stop it, or set STATE_DIR to another directory"
