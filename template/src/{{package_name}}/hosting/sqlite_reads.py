@@ -73,6 +73,10 @@ class Reads:
                 found[item["id"]] = item
         return [found.get(item_id) for item_id in item_ids]
 
+    def count(self) -> int:
+        """How many responses are stored, for every user."""
+        return self._db().execute("SELECT count(*) FROM responses").fetchone()[0]
+
     def close(self) -> None:
         """Close this thread's connection."""
         db = getattr(self._local, "db", None)

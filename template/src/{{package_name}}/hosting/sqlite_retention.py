@@ -1,7 +1,8 @@
 """Deleting stored responses past their retention: older than a cutoff, or past a count.
 
 Deletes go a batch at a time through the store's write queue, so a long backlog (the
-first start after retention was turned on) never holds the event loop for long. Rows of
+first start after retention was turned on) never holds the event loop for long; the rows
+are counted once per pass, on the reader thread. Rows of
 responses still running are never deleted, and rows whose creation time is unknown (0)
 are never deleted by age, only by count, oldest first.
 """
@@ -24,12 +25,9 @@ _OLDEST = (
 )
 
 
-def expire_some(db: sqlite3.Connection, cutoff: float, keep_count: int) -> int:
-    """Delete up to EXPIRE_BATCH finished responses created before `cutoff` (0: none), then
-    the oldest past the newest `keep_count` (0: no limit); how many were deleted."""
-    deleted = db.execute(_BY_AGE, (cutoff,)).rowcount if cutoff else 0
-    if keep_count and deleted < EXPIRE_BATCH:
-        excess = db.execute("SELECT count(*) FROM responses").fetchone()[0] - keep_count
-        if excess > 0:
-            deleted += db.execute(_OLDEST, (min(excess, EXPIRE_BATCH - deleted),)).rowcount
-    return deleted
+def expire_some(db: sqlite3.Connection, cutoff: float, oldest: int) -> int:
+    """Delete up to EXPIRE_BATCH finished responses: created before `cutoff` (0: none), or
+    else the `oldest` first (0: none); how many were deleted."""
+    if cutoff:
+        return db.execute(_BY_AGE, (cutoff,)).rowcount
+    return db.execute(_OLDEST, (min(oldest, EXPIRE_BATCH),)).rowcount if oldest > 0 else 0

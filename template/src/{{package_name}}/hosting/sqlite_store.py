@@ -374,10 +374,18 @@ class SqliteStore:
 
     async def expire(self) -> int:
         """Delete finished responses past the retention period or count; how many went."""
-        cutoff = time.time() - self._keep_days * 86400 if self._keep_days else 0
+        total = 0
+        if self._keep_days:
+            total += await self._expire_batches(time.time() - self._keep_days * 86400, 0)
+        if self._keep_count:
+            excess = await self._read(self._reads.count) - self._keep_count
+            total += await self._expire_batches(0, excess)
+        return total
+
+    async def _expire_batches(self, cutoff: float, oldest: int) -> int:
         total = 0
         while True:
-            deleted = await self._write("expire", (cutoff, self._keep_count))
+            deleted = await self._write("expire", (cutoff, oldest - total))
             total += deleted
             if deleted < EXPIRE_BATCH:
                 return total
