@@ -100,6 +100,8 @@ def serve(spec: ServerSpec) -> Iterator[tuple[Running, float]]:
     # Every server runs offline: no Foundry or Azure setting reaches it from this shell.
     inherited = {k: v for k, v in os.environ.items() if not k.startswith(("FOUNDRY_", "AZURE_"))}
     env = {**inherited, **spec.env, **address}
+    if "STATE_DIR" in spec.env:  # the generated server refuses a state dir that is missing
+        Path(spec.env["STATE_DIR"]).mkdir(parents=True, exist_ok=True)
     log = open(spec.log, "ab") if spec.log else subprocess.DEVNULL  # noqa: SIM115
     started = time.perf_counter()
     process = subprocess.Popen(

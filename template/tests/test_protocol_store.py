@@ -36,13 +36,25 @@ def test_memory_store_keeps_responses_without_files(tmp_path: Path) -> None:
     assert not list(tmp_path.rglob("*.sqlite3"))
 
 
-def test_unwritable_state_dir_falls_back_to_the_temp_dir(tmp_path: Path) -> None:
+def test_unusable_state_dir_falls_back_to_the_temp_dir_only_when_asked(tmp_path: Path) -> None:
     not_a_dir = tmp_path / "file"
     not_a_dir.write_text("")
     temp = tmp_path / "tmp"
     temp.mkdir()
+    for state_dir in (not_a_dir, tmp_path / "missing"):
+        refused = run_server_expecting_failure(tmp_path, STATE_DIR=str(state_dir))
+        assert refused.returncode == 2
+        assert "STATE_DIR_FALLBACK=tmp" in refused.stderr
+        assert len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    log = tmp_path / "server.log"
     process, url = start_server(
-        tmp_path, "--agent", TEST_AGENT, STATE_DIR=str(not_a_dir), TMPDIR=str(temp)
+        tmp_path,
+        "--agent",
+        TEST_AGENT,
+        log=log,
+        STATE_DIR=str(not_a_dir),
+        STATE_DIR_FALLBACK="tmp",
+        TMPDIR=str(temp),
     )
     try:
         response = create(url)
@@ -51,6 +63,65 @@ def test_unwritable_state_dir_falls_back_to_the_temp_dir(tmp_path: Path) -> None
         process.terminate()
         process.wait(timeout=15)
     assert list(temp.glob("agent-responses/responses.sqlite3"))
+    assert "STATE_DIR_FALLBACK=tmp" in log.read_text()
+
+
+def test_an_empty_or_damaged_database_is_reported_at_start(tmp_path: Path) -> None:
+    folder = tmp_path / ".agent-responses"
+    folder.mkdir()
+    database = folder / "responses.sqlite3"
+    log = tmp_path / "server.log"
+    for content, said in ((b"", "was empty"), (b"not a database " * 500, "is damaged")):
+        database.write_bytes(content)
+        process, url = start_server(tmp_path, "--agent", TEST_AGENT, log=log)
+        try:
+            create(url)
+        finally:
+            process.terminate()
+            process.wait(timeout=15)
+        lines = [line for line in log.read_text().splitlines() if str(database) in line]
+        assert any(said in line for line in lines), log.read_text()
+    # The damaged file is kept beside the new one, not overwritten.
+    (aside,) = folder.glob("responses.sqlite3.damaged-*")
+    assert aside.read_bytes().startswith(b"not a database")
+
+
+def test_a_damaged_row_is_refused_without_its_text_in_the_log_or_the_reply(
+    tmp_path: Path,
+) -> None:
+    process, url = start_server(tmp_path, "--agent", TEST_AGENT)
+    process.terminate()
+    process.wait(timeout=15)
+    (database,) = tmp_path.rglob("responses.sqlite3")
+    secret = "my card number is 4111"
+    with sqlite3.connect(database) as db:
+        for response_id, status, text in (
+            ("caresp_bad_utf8", "completed", f'{{"text": "{secret}'.encode() + b'\xff"}'),
+            ("caresp_bad_json", "completed", f'{{"text": "{secret}" oops'.encode()),
+            # Read at start, to mark it failed: the server must still start.
+            ("caresp_bad_running", "in_progress", f'{{"text": "{secret}'.encode() + b'\xff"}'),
+        ):
+            db.execute(
+                "INSERT INTO responses (user_id, id, status, session_id, response, input)"
+                " VALUES ('', ?, ?, '', CAST(? AS TEXT), '[]')",
+                (response_id, status, text),
+            )
+    db.close()
+    log = tmp_path / "server.log"
+    process, url = start_server(tmp_path, "--agent", TEST_AGENT, log=log)
+    try:
+        replies = [
+            httpx.get(f"{url}/responses/{i}")
+            for i in ("caresp_bad_utf8", "caresp_bad_json", "caresp_bad_running")
+        ]
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+    for reply in replies:
+        assert reply.status_code == 500, reply.text
+        assert reply.json()["error"]["code"] == "stored_response_damaged"
+        assert secret not in reply.text
+    assert secret not in log.read_text()
 
 
 def run_server_expecting_failure(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:

@@ -218,8 +218,14 @@ class Run:
             self.created = True
 
     def _unsaved(self, error: Exception) -> None:
-        """The final snapshot could not be stored: store the response as failed, if it can be."""
-        log.error("response %s: %s", self.response["id"], error)
+        """The final snapshot could not be stored: store the response as failed, if it can be.
+
+        A StoreFailure is the store's to log (once, not once per response).
+        """
+        if isinstance(error, StoreFailure):
+            log.info("response %s ended failed: %s", self.response["id"], error.code)
+        else:
+            log.error("response %s: %s", self.response["id"], error)
         code = error.code if isinstance(error, StoreFailure) else "server_error"
         self._failed(code, str(error))
         assert self.record is not None

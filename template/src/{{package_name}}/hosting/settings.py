@@ -2,8 +2,10 @@
 
     HOST, PORT                  where to listen: 127.0.0.1:8088 on your machine, 0.0.0.0 in
                                 Foundry (its FOUNDRY_HOSTING_ENVIRONMENT) and in the image
-    STATE_DIR                   where the SQLite store keeps responses (default $HOME); a
-                                temp dir is used if it is unwritable
+    STATE_DIR                   where the SQLite store keeps responses (default $HOME, which
+                                Foundry keeps per session); missing or read-only stops the server
+    STATE_DIR_FALLBACK          "tmp": store in a temporary directory when STATE_DIR is
+                                unusable, instead of stopping (default: unset)
     RESPONSE_STORE              "foundry" (the default in Foundry: the project's storage),
                                 "sqlite" (the default elsewhere) or "memory" (lost on exit)
     STORAGE_TIMEOUT_SECONDS     how long one Foundry storage call may take (10)
@@ -13,6 +15,9 @@
     SSE_KEEPALIVE_INTERVAL      seconds of silence before a keep-alive comment (15; 0: never);
                                 the platform cuts streams that stay silent for about 270 s
     HISTORY_MAX_RESPONSES       longest previous_response_id chain a turn may continue (1000)
+    RESPONSE_RETENTION_DAYS     stored responses older than this are deleted (30; 0: kept)
+    RESPONSE_RETENTION_COUNT    only the newest this many stored responses are kept
+                                (100000; 0: no limit)
     LOG_LEVEL                   debug, info (default), warning, error or critical
     LOG_FORMAT                  text (default) or json (see logs.py)
 
@@ -59,6 +64,10 @@ class Settings:
     shutdown_grace_seconds: float = 25.0
     sse_keepalive_seconds: float = 15.0
     history_max_responses: int = 1000
+    retention_days: float = 30.0
+    retention_count: int = 100_000
+    state_dir_fallback: bool = False
+    """Store in a temporary directory when state_dir is missing or read-only."""
     store: str = "sqlite"
     """Where responses are kept: "foundry", "sqlite" (under state_dir) or "memory"."""
     storage_timeout_seconds: float = 10.0
@@ -85,6 +94,9 @@ class Settings:
         log_format = env.get("LOG_FORMAT", "").strip().lower() or "text"
         if log_format not in ("text", "json"):
             raise SettingsError(f"LOG_FORMAT={log_format!r}: use 'text' or 'json'")
+        fallback = env.get("STATE_DIR_FALLBACK", "").strip().lower()
+        if fallback not in ("", "tmp"):
+            raise SettingsError(f"STATE_DIR_FALLBACK={fallback!r}: use 'tmp' or leave it unset")
         return cls(
             host=env.get("HOST") or ("0.0.0.0" if hosted else "127.0.0.1"),
             port=int(number_setting(env, "PORT", 8088, minimum=1)),
@@ -97,6 +109,9 @@ class Settings:
             history_max_responses=int(
                 number_setting(env, "HISTORY_MAX_RESPONSES", 1000, minimum=1)
             ),
+            retention_days=number_setting(env, "RESPONSE_RETENTION_DAYS", 30.0),
+            retention_count=int(number_setting(env, "RESPONSE_RETENTION_COUNT", 100_000)),
+            state_dir_fallback=fallback == "tmp",
             store=store,
             storage_timeout_seconds=number_setting(env, "STORAGE_TIMEOUT_SECONDS", 10.0, 0.1),
             storage_retries=int(number_setting(env, "STORAGE_RETRIES", 3)),

@@ -8,27 +8,30 @@ the commit: the server acknowledges a stored response only once it would survive
 that, since a crashed process never loses what it handed to the OS. A power loss can
 lose the last commits before a checkpoint, never the database's consistency.
 
-Reads run on a thread of their own with its own connection (WAL lets it read while the
-loop writes): a long history or a large response is decoded there, not on the loop.
+A group of `BIG_WRITE` bytes or more (a long response) is committed on a writer thread
+instead, followed by a checkpoint there, so copying megabytes never stalls the loop and
+the WAL never holds more than one such group. Reads run on a thread of their own with its
+own connection (WAL lets it read while the loop writes; see `sqlite_reads`): a long history
+or a large response is decoded there, not on the loop. `sqlite_wal` keeps the WAL small,
+`sqlite_schema` holds the tables, `sqlite_retention` deletes old responses.
 
-Copying the WAL back into the database (a checkpoint) is the one slow step, about
-10 ms per 1,000 pages: done on the event loop it stalled every request in flight, so
-a thread does it (`Checkpointer`). The WAL starts over at the first commit after a
-checkpoint that copied everything; under steady load, commits land during every
-checkpoint, so once the WAL is past `WAL_PAGES` the loop copies the pages written
-meanwhile itself. Few pages, but that pass stalls the loop for a time that grows with
-the WAL (about 5 ms at 8 MB, 12 ms at 32 MB, measured under load), so the WAL is kept small.
+When a commit fails (a full disk, most often) the writes in it fail with a StoreFailure
+(507 `storage_full`, or 503), the store logs one line, readiness fails, and every
+`PROBE_SECONDS` a small write tests whether space came back; the first commit that works
+again ends all that. Responses older than the retention period, or past the retention
+count, are deleted in the background, a few at a time.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import itertools
 import logging
 import os
 import sqlite3
-import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from operator import itemgetter
@@ -36,98 +39,127 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .codec import decode_stored, encode
-from .history import assemble
 from .identity import Caller
 from .paging import page
 from .records import INTERRUPTED, PageQuery, Prior, Record, ResponseConflict, StoreFailure
+from .sqlite_reads import Reads
+from .sqlite_retention import EXPIRE_BATCH, expire_some
+from .sqlite_schema import migrate
+from .sqlite_wal import WAL_LIMIT_BYTES, WAL_PAGES, Checkpointer, checkpoint
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+Write = tuple[str, tuple[Any, ...], "asyncio.Future[Any] | None"]
 
-SCHEMA_VERSION = 2
-"""1: one partition (v0.1.0); 2: rows belong to an end user and know their previous response."""
-_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS responses (user_id TEXT NOT NULL, id TEXT NOT NULL,"
-    " previous_id TEXT, conversation_id TEXT, status TEXT NOT NULL, session_id TEXT NOT NULL,"
-    " response TEXT NOT NULL, input TEXT NOT NULL, PRIMARY KEY (user_id, id));"
-    "CREATE INDEX IF NOT EXISTS by_conversation ON responses (user_id, conversation_id)"
-    " WHERE conversation_id IS NOT NULL;"
-)
+BIG_WRITE = 1024 * 1024
+"""Bytes of rows in one group past which the group is committed on the writer thread."""
+PROBE_SECONDS = 2.0
+"""While writes fail, how often a small write tests whether they work again."""
+PROBE_BYTES = 256 * 1024
+"""The test write's size: space for that much means a response can be stored again."""
+EXPIRE_SECONDS = 600.0
+"""How often old responses are looked for (and once at start)."""
+
 _INSERT = (
     "INSERT OR IGNORE INTO responses (user_id, id, previous_id, conversation_id, status, session_id,"
-    " response, input) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    " response, input, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _UPDATE = "UPDATE responses SET status = ?, response = ? WHERE user_id = ? AND id = ?"
 _DELETE = "DELETE FROM responses WHERE user_id = ? AND id = ?"
 _IS_THIS = "SELECT response = ? FROM responses WHERE user_id = ? AND id = ?"
-_COLUMNS = "SELECT response, input, session_id FROM responses"
-_WANTED = "json_extract(value, '$.id') IN (SELECT value FROM json_each(?))"
-_ITEMS = (
-    f"SELECT value FROM responses, json_each(responses.input) WHERE user_id = ? AND {_WANTED}"
-    " UNION ALL SELECT value FROM responses, json_each(responses.response, '$.output')"
-    f" WHERE user_id = ? AND {_WANTED}"
-)
-"""Items of one user's responses by id (item_reference); a scan, but a rare one."""
+_PROBE = "INSERT INTO space_probe VALUES (zeroblob(?))"
 
 
 class SqliteStore:
     """Responses in one SQLite file, written in groups on the loop, read on a thread."""
 
-    def __init__(self, path: Path, history_limit: int) -> None:
+    def __init__(
+        self, path: Path, history_limit: int, keep_days: float = 0, keep_count: int = 0
+    ) -> None:
         self.path = path
         self.description = f"sqlite at {path}"
-        self._history_limit = history_limit
+        self._keep_days = keep_days
+        self._keep_count = keep_count
         self._owner = _own(path)
-        # Writes use this connection, on the event loop only; readers and the checkpointer
-        # thread have their own, and checkpoints never happen during a commit here.
-        self._db = sqlite3.connect(path, isolation_level=None)
-        self._db.executescript(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0;"
-        )
-        _migrate(self._db)
-        self._recover()
-        self._pending: list[tuple[str, tuple[Any, ...], asyncio.Future[Any] | None]] = []
+        # Writes use this connection, on the event loop or (one group at a time, while the
+        # loop leaves it alone) the writer thread; readers and the checkpointer thread have
+        # their own.
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        try:
+            self._db.executescript(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
+                f" PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = {WAL_LIMIT_BYTES};"
+            )
+            migrate(self._db)
+            self._recover()
+        except BaseException:
+            self._db.close()
+            os.close(self._owner)
+            raise
+        self._pending: list[Write] = []
+        self._pending_bytes = 0
+        self._writing = False
+        """True while the writer thread has the connection."""
+        self._broken: StoreFailure | None = None
+        """Why the last commit failed, until one works again."""
+        self._complained = float("-inf")
+        """When the last failure was logged (monotonic seconds)."""
+        self._closing = False
         self._checkpointer: Checkpointer | None = None
+        self._reads = Reads(path, history_limit)
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="store-reader")
-        self._local = threading.local()
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="store-writer")
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
-        """Start the checkpointer thread (the file is open already)."""
+        """Start the checkpointer thread, and retention if asked for (the file is open)."""
         self._checkpointer = Checkpointer(self.path, self._checkpointed)
+        if self._keep_days or self._keep_count:
+            self._spawn(self._expire_every(EXPIRE_SECONDS))
 
     async def close(self) -> None:
         """Commit everything queued, then close the file (which checkpoints it)."""
+        self._closing = True
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         loop = asyncio.get_running_loop()
         if self._checkpointer is not None:
             await loop.run_in_executor(None, self._checkpointer.stop)
-        await loop.run_in_executor(self._reader, self._close_reader)
+        await loop.run_in_executor(self._reader, self._reads.close)
         self._reader.shutdown()
-        self._commit()
+        if self._pending or self._writing:
+            with contextlib.suppress(StoreFailure):  # logged already; nothing more to do
+                await self._write("flush", ())
+        self._writer.shutdown()
         self._db.close()
         os.close(self._owner)
 
     async def flush(self) -> None:
         """Commit what is queued now, and wait for it."""
-        if self._pending:
+        if self._pending or self._writing:
             await self._write("flush", ())
 
     def problem(self) -> str | None:
-        return None
+        return None if self._broken is None else self._broken.message
 
     async def create(self, caller: Caller, record: Record) -> None:
         """Store a new response; ResponseConflict when this user already has its id."""
-        await self._write("insert", self._row(caller, record))
+        row = self._row(caller, record)
+        await self._write("insert", row, len(row[6]) + len(row[7]))
 
     async def save(self, caller: Caller, record: Record) -> None:
         """Replace the response's snapshot; return once it is committed."""
-        await self._write("update", self._snapshot(caller, record))
+        snapshot = self._snapshot(caller, record)
+        await self._write("update", snapshot, len(snapshot[1]))
 
     def save_soon(self, caller: Caller, record: Record) -> None:
         """Queue the snapshot for the next commit, without waiting for it."""
-        self._queue("update", self._snapshot(caller, record), None)
+        snapshot = self._snapshot(caller, record)
+        self._queue("update", snapshot, None, len(snapshot[1]))
 
     async def get(self, caller: Caller, response_id: str) -> Record | None:
-        return await self._read(self.record, caller.user, response_id)
+        return await self._read(self._reads.record, caller.user, response_id)
 
     async def delete(self, caller: Caller, response_id: str) -> bool:
         return await self._write("delete", (caller.user, response_id))
@@ -142,49 +174,11 @@ class SqliteStore:
         self, caller: Caller, previous_response_id: str | None, conversation_id: str | None
     ) -> Prior:
         return await self._read(
-            assemble, self, caller.user, previous_response_id, conversation_id, self._history_limit
+            self._reads.history, caller.user, previous_response_id, conversation_id
         )
 
     async def items(self, caller: Caller, item_ids: list[str]) -> list[dict[str, Any] | None]:
-        return await self._read(self._items, caller.user, item_ids)
-
-    # history.Reader, and the other reads: on the reader thread only.
-    def record(self, user: str, response_id: str) -> Record | None:
-        row = (
-            self._connection()
-            .execute(f"{_COLUMNS} WHERE user_id = ? AND id = ?", (user, response_id))
-            .fetchone()
-        )
-        return _record(row) if row else None
-
-    def conversation(self, user: str, conversation_id: str) -> list[Record]:
-        rows = self._connection().execute(
-            f"{_COLUMNS} WHERE user_id = ? AND conversation_id = ? ORDER BY rowid",
-            (user, conversation_id),
-        )
-        return [_record(row) for row in rows]
-
-    def _items(self, user: str, item_ids: list[str]) -> list[dict[str, Any] | None]:
-        wanted = set(item_ids)
-        found: dict[str, dict[str, Any]] = {}
-        ids = _text(item_ids)
-        rows = self._connection().execute(_ITEMS, (user, ids, user, ids))
-        for (text,) in rows:
-            item = decode_stored(text)
-            if item.get("id") in wanted:
-                found[item["id"]] = item
-        return [found.get(item_id) for item_id in item_ids]
-
-    def _connection(self) -> sqlite3.Connection:
-        db = getattr(self._local, "db", None)
-        if db is None:
-            db = self._local.db = sqlite3.connect(self.path, isolation_level=None)
-        return db
-
-    def _close_reader(self) -> None:
-        db = getattr(self._local, "db", None)
-        if db is not None:
-            db.close()
+        return await self._read(self._reads.items, caller.user, item_ids)
 
     async def _read(self, read: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -192,10 +186,15 @@ class SqliteStore:
             return await loop.run_in_executor(self._reader, read, *args)
         except sqlite3.Error as error:
             raise _failure(self.path, error) from None
+        except ValueError:  # JSON that does not decode: never log the row, it is user text
+            raise StoreFailure(
+                500, "stored_response_damaged", "A stored response is damaged and cannot be read."
+            ) from None
 
     def _row(self, caller: Caller, record: Record) -> tuple[Any, ...]:
         response = record.response
         conversation = response.get("conversation")
+        created_at = response.get("created_at")
         return (
             caller.user,
             record.id,
@@ -205,29 +204,68 @@ class SqliteStore:
             record.session_id,
             _text(response),
             _text(record.input),
+            created_at if isinstance(created_at, int) else int(time.time()),
         )
 
     def _snapshot(self, caller: Caller, record: Record) -> tuple[Any, ...]:
         return (record.response["status"], _text(record.response), caller.user, record.id)
 
-    async def _write(self, kind: str, params: tuple[Any, ...]) -> Any:
+    async def _write(self, kind: str, params: tuple[Any, ...], size: int = 0) -> Any:
         done = asyncio.get_running_loop().create_future()
-        self._queue(kind, params, done)
+        self._queue(kind, params, done, size)
         return await done
 
-    def _queue(self, kind: str, params: tuple[Any, ...], done: asyncio.Future[Any] | None) -> None:
+    def _queue(
+        self,
+        kind: str,
+        params: tuple[Any, ...],
+        done: asyncio.Future[Any] | None,
+        size: int = 0,
+    ) -> None:
         # The first write of a group schedules the commit; writes made before the event
-        # loop gets to it (other requests' included) join the same transaction.
-        if not self._pending:
+        # loop gets to it (other requests' included) join the same transaction. While the
+        # writer thread commits, writes wait for it: it schedules the next commit.
+        if not self._pending and not self._writing:
             asyncio.get_running_loop().call_soon(self._commit)
         self._pending.append((kind, params, done))
+        self._pending_bytes += size
 
     def _commit(self) -> None:
-        batch, self._pending = self._pending, []
-        if not batch:
+        if self._writing or not self._pending:
             return
+        batch, self._pending = self._pending, []
+        size, self._pending_bytes = self._pending_bytes, 0
+        if size < BIG_WRITE:
+            self._settle(batch, size, *self._transaction(batch))
+            return
+        self._writing = True
+        loop = asyncio.get_running_loop()
+        thread = loop.run_in_executor(self._writer, self._commit_big, batch)
+        thread.add_done_callback(lambda done: self._written(batch, size, done))
+
+    def _commit_big(self, batch: list[Write]) -> tuple[list[Any], StoreFailure | None]:
+        """Commit a large group, then copy it into the database (on the writer thread).
+
+        With the WAL copied, the next commit starts it over and cuts it back to its limit.
+        """
+        results, error = self._transaction(batch)
+        if error is None:
+            checkpoint(self._db, self.path)
+        return results, error
+
+    def _written(self, batch: list[Write], size: int, done: asyncio.Future[Any]) -> None:
+        self._writing = False
+        try:
+            results, error = done.result()
+        except Exception as bug:  # not SQLite's: still answer every write, then go on
+            log.error("could not write responses to %s", self.path, exc_info=bug)
+            results, error = [None] * len(batch), _failure(self.path, sqlite3.Error())
+        self._settle(batch, size, results, error)
+        self._commit()
+
+    def _transaction(self, batch: list[Write]) -> tuple[list[Any], StoreFailure | None]:
+        """Apply the writes in one transaction: each one's result, or the failure of all."""
         results: list[Any] = [None] * len(batch)
-        error: Exception | None = None
         try:
             self._db.execute("BEGIN")
             position = 0
@@ -238,10 +276,24 @@ class SqliteStore:
                 position += len(writes)
             self._db.execute("COMMIT")
         except sqlite3.Error as failure:
-            log.error("could not write responses to %s: %s", self.path, failure)
-            error = _failure(self.path, failure)
             if self._db.in_transaction:
                 self._db.rollback()
+            return results, _failure(self.path, failure)
+        return results, None
+
+    def _settle(
+        self, batch: list[Write], size: int, results: list[Any], error: StoreFailure | None
+    ) -> None:
+        """After a commit: answer its writes, and note whether the store works."""
+        if error is not None and self._broken is None:
+            # Small writes may still fit where large ones do not: one line a minute, at most.
+            if time.monotonic() - self._complained > 60:
+                log.error("%s (readiness fails until writes work again)", error.message)
+                self._complained = time.monotonic()
+            self._spawn(self._probe_every(PROBE_SECONDS))
+        elif error is None and self._broken is not None:
+            log.info("responses can be written to %s again", self.path)
+        self._broken = error
         for (_, _, done), result in zip(batch, results, strict=True):
             if done is None or done.done():
                 continue
@@ -252,7 +304,7 @@ class SqliteStore:
             else:
                 done.set_result(result)
         if self._checkpointer is not None and error is None:
-            self._checkpointer.written(len(batch))
+            self._checkpointer.written(len(batch), size)
 
     def _apply(self, kind: str, writes: list[tuple[str, tuple[Any, ...], Any]]) -> list[Any]:
         """Apply one run of writes of the same kind; each one's result or exception."""
@@ -264,6 +316,12 @@ class SqliteStore:
             return [db.execute(_DELETE, params).rowcount > 0 for _, params, _ in writes]
         if kind == "flush":
             return [None] * len(writes)
+        if kind == "probe":  # space for PROBE_BYTES more, given back at once
+            db.execute(_PROBE, (PROBE_BYTES,))
+            db.execute("DELETE FROM space_probe")
+            return [None] * len(writes)
+        if kind == "expire":
+            return [expire_some(db, *params) for _, params, _ in writes]
         # Inserts: an id this user already has is refused, never overwritten. The runs
         # reserve (user, id) while they are stored, so a batch never holds the same key
         # twice; a row the insert skipped is one that existed before.
@@ -284,21 +342,71 @@ class SqliteStore:
 
         With every page copied, the next commit starts the WAL over from its beginning.
         """
-        if pages < WAL_PAGES:
+        if pages >= WAL_PAGES and not self._writing:
+            checkpoint(self._db, self.path)
+
+    def _spawn(self, work: Any) -> None:
+        if self._closing:
+            work.close()
             return
-        try:
-            self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        except sqlite3.Error as failure:
-            log.warning("could not checkpoint %s: %s", self.path, failure)
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _probe_every(self, seconds: float) -> None:
+        """While writes fail, test with a small write whether they work again."""
+        while self._broken is not None:
+            await asyncio.sleep(seconds)
+            if self._broken is not None and not self._pending and not self._writing:
+                with contextlib.suppress(StoreFailure):  # still failing: logged once already
+                    await self._write("probe", ())
+
+    async def _expire_every(self, seconds: float) -> None:
+        """Delete responses past the retention period or count, now and every `seconds`."""
+        while True:
+            try:
+                deleted = await self.expire()
+            except StoreFailure:
+                deleted = 0  # the commit's failure is logged; try again next time
+            if deleted:
+                log.info("deleted %d response(s) past their retention", deleted)
+            await asyncio.sleep(seconds)
+
+    async def expire(self) -> int:
+        """Delete finished responses past the retention period or count; how many went."""
+        total = 0
+        if self._keep_days:
+            total += await self._expire_batches(time.time() - self._keep_days * 86400, 0)
+        if self._keep_count:
+            excess = await self._read(self._reads.count) - self._keep_count
+            total += await self._expire_batches(0, excess)
+        return total
+
+    async def _expire_batches(self, cutoff: float, oldest: int) -> int:
+        total = 0
+        while True:
+            deleted = await self._write("expire", (cutoff, oldest - total))
+            total += deleted
+            if deleted < EXPIRE_BATCH:
+                return total
 
     def _recover(self) -> None:
         """Responses in flight when the last process died end as failed, not in progress."""
         rows = self._db.execute(
-            "SELECT user_id, id, response FROM responses WHERE status IN ('queued', 'in_progress')"
+            "SELECT user_id, id, CAST(response AS BLOB) FROM responses"
+            " WHERE status IN ('queued', 'in_progress')"
         ).fetchall()
         self._db.execute("BEGIN IMMEDIATE")
         for user, response_id, text in rows:
-            response = decode_stored(text)
+            try:
+                response = decode_stored(text)
+            except ValueError:  # a damaged row: its status still ends, its text stays as it is
+                log.warning("response %s is damaged: marked failed without reading it", response_id)
+                self._db.execute(
+                    "UPDATE responses SET status = 'failed' WHERE user_id = ? AND id = ?",
+                    (user, response_id),
+                )
+                continue
             response.update(status="failed", error=INTERRUPTED)
             self._db.execute(_UPDATE, ("failed", _text(response), user, response_id))
         self._db.execute("COMMIT")
@@ -306,122 +414,22 @@ class SqliteStore:
             log.warning("marked %d interrupted response(s) as failed", len(rows))
 
 
-def _migrate(db: sqlite3.Connection) -> None:
-    """Bring a database written by an earlier version to SCHEMA_VERSION, in one transaction."""
-    version = db.execute("PRAGMA user_version").fetchone()[0]
-    if version >= SCHEMA_VERSION:
-        return
-    old = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'responses'").fetchone()
-    db.execute("BEGIN IMMEDIATE")
-    if old:  # version 1: every row is the local partition's
-        db.execute("ALTER TABLE responses RENAME TO responses_v1")
-        db.execute("DROP INDEX IF EXISTS by_conversation")
-    for statement in filter(None, _SCHEMA.split(";")):
-        db.execute(statement)
-    if old:
-        db.execute(
-            "INSERT INTO responses SELECT '', id,"
-            " json_extract(response, '$.previous_response_id'), conversation_id, status,"
-            " session_id, response, input FROM responses_v1 ORDER BY rowid"
-        )
-        db.execute("DROP TABLE responses_v1")
-    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-    db.execute("COMMIT")
-
-
-def _record(row: tuple[str, str, str]) -> Record:
-    return Record(decode_stored(row[0]), decode_stored(row[1]), row[2])
-
-
 def _failure(path: Path, error: sqlite3.Error) -> StoreFailure:
-    """A SQLite error as the StoreFailure a request reports."""
-    if "full" in str(error).lower():
+    """A SQLite error as the StoreFailure a request reports.
+
+    Only SQLite's error name goes into the message: some errors quote the row they are
+    about (a text column that is not UTF-8), and rows are user content.
+    """
+    name = getattr(error, "sqlite_errorname", None) or type(error).__name__
+    if name == "SQLITE_FULL":
         return StoreFailure(
-            507, "storage_full", f"No space left for responses in {path.parent}; free disk space."
+            507,
+            "storage_full",
+            f"No space left for responses in {path.parent}; free disk space there.",
         )
     return StoreFailure(
-        503, "storage_unavailable", f"The response store at {path} failed ({error}); retry later."
+        503, "storage_unavailable", f"The response store at {path} failed ({name}); retry later."
     )
-
-
-WAL_PAGES = 2048
-"""The WAL size (8 MB) past which the loop makes sure the next commit restarts it.
-
-Under sustained load the loop's pass comes once per WAL_PAGES written: at 32 MB it came
-four times less often but stalled for 12 ms, and p99.9 latency was twice as long.
-"""
-
-
-class Checkpointer:
-    """A thread that copies the WAL into the database, off the event loop.
-
-    It checkpoints after every `EVERY` rows written, then has the loop call `done` with
-    the number of pages in the WAL.
-    """
-
-    EVERY = 1024
-    """Rows between checkpoints: about 600 pages, some 6 ms of copying on the thread.
-
-    Each checkpoint also costs an fsync: every 256 rows cost 7 us more CPU per request.
-    """
-
-    def __init__(self, path: Path, done: Callable[[int], None]) -> None:
-        self.path = path
-        self._done = done
-        self._loop = asyncio.get_running_loop()
-        self._rows = 0
-        self._busy = False
-        self._wanted = threading.Event()
-        self._stopping = False
-        self._thread = threading.Thread(target=self._run, name="checkpointer", daemon=True)
-        self._thread.start()
-
-    def written(self, rows: int) -> None:
-        """Count committed rows; wake the thread when enough piled up (loop only)."""
-        self._rows += rows
-        if self._rows >= self.EVERY and not self._busy:
-            self._rows = 0
-            if self._thread.is_alive():
-                self._busy = True
-                self._wanted.set()
-            else:  # it could not open the database: checkpoint on the loop instead
-                self._done(WAL_PAGES)
-
-    def stop(self) -> None:
-        """End the thread (blocking: run it in an executor)."""
-        self._stopping = True
-        self._wanted.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        try:
-            db = sqlite3.connect(self.path, isolation_level=None)
-            db.execute("PRAGMA synchronous = NORMAL")
-        except sqlite3.Error as failure:
-            log.warning("checkpoints of %s run on the event loop: %s", self.path, failure)
-            return
-        try:
-            while True:
-                self._wanted.wait()
-                self._wanted.clear()
-                if self._stopping:
-                    return
-                pages = 0
-                try:
-                    pages = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1]
-                except sqlite3.Error as failure:
-                    log.warning("could not checkpoint %s: %s", self.path, failure)
-                try:
-                    self._loop.call_soon_threadsafe(self._finished, pages)
-                except RuntimeError:  # the loop closed: the server is stopping
-                    return
-        finally:
-            db.close()
-
-    def _finished(self, pages: int) -> None:
-        self._busy = False
-        if not self._stopping:
-            self._done(pages)
 
 
 def _text(value: Any) -> str:

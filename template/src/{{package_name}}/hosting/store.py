@@ -4,6 +4,12 @@ Back ends: `foundry_store` (the project's storage: the default in Foundry),
 `sqlite_store` (the default elsewhere: a file under the state directory) and
 `memory_store` (nothing survives a restart). Every call names the Caller it acts for:
 what one end user stored does not exist for another.
+
+A state directory that is missing or not writable stops the server at start (exit 2 with
+the fix): falling back to a temporary directory quietly would lose the responses at the
+next start, so it happens only with STATE_DIR_FALLBACK=tmp. An empty database file is
+reported and started afresh; a damaged one is moved aside (`responses.sqlite3.damaged-<time>`,
+kept for inspection) with one error line, and a new store opened, so the server still serves.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import logging
 import os
 import sqlite3
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -106,20 +113,48 @@ def _foundry(settings: Settings) -> Store:
 
 
 def _sqlite(settings: Settings) -> Store:
-    """SQLite under the state directory, falling back to a temporary directory it can write."""
+    """SQLite under the state directory; a temporary directory only when asked for."""
     from .sqlite_store import SqliteStore
 
-    wanted = Path(settings.state_dir or Path.home()) / ".agent-responses"
-    folder = _writable(wanted)
+    base = Path(settings.state_dir or Path.home())
+    folder = _writable(base)
     if folder is None:
-        folder = _writable(Path(tempfile.gettempdir()) / "agent-responses")
+        unusable = f"STATE_DIR {base} does not exist or is not writable"
+        if not settings.state_dir_fallback:
+            raise StoreError(
+                f"{unusable}; create it, point STATE_DIR to a writable directory,"
+                " or set STATE_DIR_FALLBACK=tmp to keep responses in a temporary directory"
+            )
+        folder = _writable(Path(tempfile.gettempdir()), "agent-responses")
         if folder is None:
-            raise StoreError(f"{wanted} is not writable; set STATE_DIR to a writable directory")
-        log.warning("%s is not writable; storing responses in %s instead", wanted, folder)
+            raise StoreError(f"{unusable}, nor is the temporary directory; set STATE_DIR")
+        log.warning("%s; storing responses in %s (STATE_DIR_FALLBACK=tmp)", unusable, folder)
     path = folder / "responses.sqlite3"
+    if path.exists() and path.stat().st_size == 0:
+        log.warning("%s was empty (0 bytes): starting a new store there", path)
+
+    def open_it() -> SqliteStore:
+        return SqliteStore(
+            path, settings.history_max_responses, settings.retention_days, settings.retention_count
+        )
+
     try:
-        return SqliteStore(path, settings.history_max_responses)
+        try:
+            return open_it()
+        except sqlite3.DatabaseError as error:
+            if isinstance(error, sqlite3.OperationalError):
+                raise
+            aside = _move_aside(path)
+            log.error(
+                "%s is damaged (%s): moved it to %s and started a new store",
+                path,
+                getattr(error, "sqlite_errorname", None) or error,
+                aside,
+            )
+            return open_it()
     except sqlite3.OperationalError as error:
+        if getattr(error, "sqlite_errorname", None) == "SQLITE_FULL":
+            raise StoreError(f"cannot open {path}: no space left; free disk space there") from None
         raise StoreError(
             f"cannot open {path} ({error}); another server may be using it:"
             " stop it, or set STATE_DIR to another directory"
@@ -128,9 +163,23 @@ def _sqlite(settings: Settings) -> Store:
         raise StoreError(f"{path} is not a usable database ({error}); move it away") from None
 
 
-def _writable(folder: Path) -> Path | None:
+def _move_aside(path: Path) -> Path:
+    """Rename a damaged database (and its WAL) out of the way, keeping it for inspection."""
+    aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%dT%H%M%S')}")
+    for suffix in ("-wal", "-shm", ""):
+        source = Path(f"{path}{suffix}")
+        if source.exists():
+            source.rename(f"{aside}{suffix}")
+    return aside
+
+
+def _writable(folder: Path, name: str = ".agent-responses") -> Path | None:
+    """`folder/name`, created if need be, when `folder` exists and it is writable."""
+    if not folder.is_dir():
+        return None
+    store = folder / name
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        store.mkdir(exist_ok=True)
     except OSError:
         return None
-    return folder if os.access(folder, os.W_OK) else None
+    return store if os.access(store, os.W_OK) else None
