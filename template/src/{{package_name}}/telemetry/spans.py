@@ -218,8 +218,12 @@ class ResponseSpan(tracing.ResponseTrace):
         self.span = span
         """A `LeanSpan`, or a non-recording one when the sampler leaves the trace out."""
         self.tracer = tracer
+        self.ended = False
 
     def end(self, response: dict[str, Any]) -> None:
+        if self.ended:  # a refused response's trace ends before its run is forgotten
+            return
+        self.ended = True
         span = self.span
         status = response["status"]
         if status not in FINISHED:  # the agent crashed before anything was sent
