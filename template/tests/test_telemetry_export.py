@@ -1,7 +1,8 @@
 """Telemetry from the server process to local stand-ins of its backends (tests/telemetry_stubs.py).
 
-The batch processors' own timers are set to a minute: what arrives sooner was sent because
-a response ended. Tests of what each span holds are in test_telemetry.py.
+Nothing is sent on a timer sooner than telemetry/flush.py's IDLE (5 s): a span that arrives
+within 3 s of a reply was sent because the response ended. Tests of what each span holds
+are in test_telemetry.py.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +27,11 @@ from telemetry_stubs import QUIET_AZURE_MONITOR, IngestionEndpoint, OtlpReceiver
 
 TRACE = "0af7651916cd43dd8448eb211c80319c"
 TRACEPARENT = f"00-{TRACE}-b7ad6b7169203331-01"
-SLOW_TIMERS = {"OTEL_BSP_SCHEDULE_DELAY": "60000", "OTEL_BLRP_SCHEDULE_DELAY": "60000"}
 
 
 @contextmanager
 def serving(home: Path, *args: str, **env: str) -> Iterator[str]:
-    process, url = start_server(home, *args, log=home / "server.log", **SLOW_TIMERS, **env)
+    process, url = start_server(home, *args, log=home / "server.log", **env)
     try:
         yield url
     finally:
@@ -60,7 +61,7 @@ def test_spans_reach_an_otlp_collector_as_each_response_ends(tmp_path: Path) -> 
         with serving(tmp_path, "--agent", "tests.e2e_agent:agent", **env) as url:
             model.script(Answer("Hello there."))
             plain = create(url, {"input": "Hi"}, traceparent=TRACEPARENT).json()
-            spans = otlp.wait_for(otlp.spans)
+            spans = otlp.wait_for(otlp.spans, timeout=3)  # sooner than flush.IDLE
             model.script(Answer("Streamed reply."))
             with httpx.stream(
                 "POST", f"{url}/responses", json={"input": "Hi", "stream": True}, timeout=30
@@ -78,7 +79,7 @@ def test_spans_reach_an_otlp_collector_as_each_response_ends(tmp_path: Path) -> 
                 return sorted(wanted - found) or ["all"]
 
             otlp.wait_for(lambda: responses() == ["all"] and responses())
-    assert spans, "no span within 10 s of the first reply: the end of a response did not flush"
+    assert spans, "no span within 3 s of the first reply: the end of a response did not flush"
     spans = otlp.spans()
     root, chat = by_response(spans, plain["id"])
     assert (root["name"], root["service"], root["trace_id"]) == (
@@ -202,24 +203,84 @@ def test_an_unsupported_otlp_protocol_is_refused_and_the_agent_still_serves(
 
 def test_a_flush_on_demand_waits_no_longer_than_asked() -> None:
     """What a snapshot hook calls: it returns in time even while a collector hangs."""
-    from importlib import import_module
-
-    flusher_module = import_module(f"{PACKAGE}.telemetry.flush")
+    flush = import_module(f"{PACKAGE}.telemetry.flush")
     release = threading.Event()
-    flushed: list[str] = []
+    exported: list[list[str]] = []
 
-    class Provider:
-        def force_flush(self, timeout_millis: int = 30_000) -> bool:
-            flushed.append("asked")
+    class Hanging:
+        def export(self, batch: list[str]) -> None:
+            exported.append(batch)
             release.wait(10)
-            return True
 
         def shutdown(self) -> None:
             pass
 
-    flusher = flusher_module.Flusher([Provider()])
+    outbox = flush.Outbox(Hanging())
+    flusher = flush.Flusher([outbox])
+    outbox.add("span")
     started = time.monotonic()
     flusher.flush(timeout=0.2)
     assert time.monotonic() - started < 2
-    assert flushed == ["asked"]
+    assert exported == [["span"]]
     release.set()
+
+
+def test_one_pass_sends_what_was_held_not_what_arrives_meanwhile() -> None:
+    """Under load spans end while an export runs: they wait for the next pass, so one
+    export carries many responses (the SDK's force_flush went on until its queue was
+    empty, which under load is one HTTP request for every few spans)."""
+    flush = import_module(f"{PACKAGE}.telemetry.flush")
+    exported: list[list[int]] = []
+
+    class Busy:
+        def export(self, batch: list[int]) -> None:
+            exported.append(batch)
+            outbox.add(len(exported) + 100)  # a response ends meanwhile
+
+        def shutdown(self) -> None:
+            pass
+
+    outbox = flush.Outbox(Busy())
+    for item in range(3):
+        outbox.add(item)
+    outbox.send()
+    assert exported == [[0, 1, 2]]
+    outbox.send()
+    assert exported == [[0, 1, 2], [101]]
+
+
+def test_responses_ending_together_share_an_export_and_the_last_one_goes_at_once() -> None:
+    flush = import_module(f"{PACKAGE}.telemetry.flush")
+    exported: list[tuple[float, list[int]]] = []
+
+    class Recording:
+        def export(self, batch: list[int]) -> None:
+            exported.append((time.monotonic(), batch))
+
+        def shutdown(self) -> None:
+            pass
+
+    def wait_for(count: int) -> None:
+        deadline = time.monotonic() + 5
+        while len(exported) < count and time.monotonic() < deadline:
+            time.sleep(0.001)
+
+    outbox = flush.Outbox(Recording())
+    flusher = flush.Flusher([outbox])
+    flusher.response_started()
+    outbox.add(0)
+    flusher.response_ended()  # a response ends alone: exported at once
+    wait_for(1)
+    flusher.response_started()  # a long one
+    for item in range(1, 40):  # responses that end while it runs
+        flusher.response_started()
+        outbox.add(item)
+        flusher.response_ended()
+    time.sleep(flush.PAUSE / 4)
+    assert [batch for _, batch in exported] == [[0]]  # within the PAUSE: waiting
+    outbox.add(40)
+    ended = time.monotonic()
+    flusher.response_ended()  # the last one ends: the server is idle, no more waiting
+    wait_for(2)
+    assert [batch for _, batch in exported] == [[0], list(range(1, 41))]
+    assert exported[1][0] - ended < flush.PAUSE / 2

@@ -144,6 +144,9 @@ class ResponsesServer:
         self.runs.add(run)
         try:
             await run.complete()
+        except Exception as error:  # its record could not be stored: no Response exists
+            self.runs.refused(run, error)
+            raise
         finally:
             self.runs.finish(run)
         if run.crashed:  # logged by the run; the client only learns that it failed
@@ -197,8 +200,8 @@ class ResponsesServer:
         self.runs.add(run)
         try:
             await run.create()
-        except BaseException:
-            self.runs.release(run)
+        except BaseException as error:
+            self.runs.release(run, error)
             raise
 
     async def _background_run(self, run: Run) -> None:

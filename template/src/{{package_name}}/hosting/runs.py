@@ -302,7 +302,9 @@ class Runs:
         """Track a run; 409 when its user has a run or replay with that id already."""
         key = run.key
         if key in self.active or key in self.replays:
-            raise conflict(key[1])
+            error = conflict(key[1])
+            run.trace.end(_failed(run.response, "response_id_conflict", error.message))
+            raise error
         self.active[key] = run
 
     def finish(self, run: Run) -> None:
@@ -319,8 +321,17 @@ class Runs:
             self._idle.set()
         run.publish([])
 
-    def release(self, run: Run) -> None:
-        """Forget a run that never started (its record could not be stored)."""
+    def refused(self, run: Run, error: BaseException) -> None:
+        """End the run's trace as failed: `error` kept its response from being stored."""
+        if isinstance(error, ResponseConflict):
+            code = "response_id_conflict"
+        else:
+            code = getattr(error, "code", None) or "server_error"  # a StoreFailure's own
+        run.trace.end(_failed(run.response, code, str(error)))
+
+    def release(self, run: Run, error: BaseException) -> None:
+        """Forget a run that never started: `error` kept its record from being stored."""
+        self.refused(run, error)
         if self.active.get(run.key) is run:
             del self.active[run.key]
         if not self.active:
@@ -360,6 +371,11 @@ class Runs:
         for run in list(self.active.values()):  # stopped before they ever started
             run.abandon()
             self.finish(run)
+
+
+def _failed(response: dict[str, Any], code: str, message: str) -> dict[str, Any]:
+    """The response as its trace ends when it fails before its run starts."""
+    return {**response, "status": "failed", "error": {"code": code, "message": message}}
 
 
 def conflict(response_id: str) -> ProtocolError:

@@ -10,8 +10,8 @@ Template-owned. Imported only when an exporter is configured (see hosting/tracin
                                             put messages, tool arguments and results on spans
 
 setup.py builds the exporters and installs the hooks; spans.py makes the spans the server
-asks for; content.py writes captured messages; flush.py exports when a response ends;
-logs.py sends log records to the same backends.
+asks for (lean.py the response's own); content.py writes captured messages; flush.py
+exports as responses end; logs.py sends log records to the same backends.
 """
 
 from .setup import install

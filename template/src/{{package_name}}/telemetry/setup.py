@@ -1,6 +1,6 @@
 """Build the exporters the environment asks for and install the tracing hooks.
 
-Why each library: `opentelemetry-sdk` makes, batches and flushes spans and log records;
+Why each library: `opentelemetry-sdk` makes spans and log records (flush.py batches them);
 `opentelemetry-exporter-otlp-proto-http` sends them to any OTLP collector over HTTP;
 `azure-monitor-opentelemetry-exporter` (Microsoft's) sends them to Application Insights,
 where the Foundry portal's Traces view reads them. Only OTLP over HTTP is supported (gRPC
@@ -16,13 +16,11 @@ from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.sdk._logs import LoggerProvider
-from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from ..hosting.manifest import Manifest
-from .flush import Flusher
+from .flush import Flusher, LogOutbox, Outbox, SpanOutbox
 from .logs import ExportHandler
 from .spans import Enrich, Identity, OtelTracer
 
@@ -38,19 +36,20 @@ def install(manifest: Manifest, env: Mapping[str, str]) -> OtelTracer:
     identity = Identity.from_env(manifest, env)
     resource = Resource.create(_service_name(identity, env))
     span_exporters, log_exporters, backends = _exporters(env)
-    # The processors' own timers (OTEL_BSP_SCHEDULE_DELAY, 5 s) stay as a backstop; the
-    # flusher exports as each response ends.
+    # Each exporter's outbox is sent by the flusher's thread as responses end (flush.py).
+    span_outboxes = [Outbox(exporter) for exporter in span_exporters]
+    log_outboxes = [Outbox(exporter) for exporter in log_exporters]
+    flusher = Flusher(span_outboxes + log_outboxes)
     provider = TracerProvider(resource=resource, shutdown_on_exit=False)
     provider.add_span_processor(Enrich(identity))
-    for exporter in span_exporters:
-        provider.add_span_processor(BatchSpanProcessor(exporter))
+    for outbox in span_outboxes:
+        provider.add_span_processor(SpanOutbox(outbox, flusher))
     trace.set_tracer_provider(provider)  # spans other libraries make go the same way
-    logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
-    for exporter in log_exporters:
-        logger_provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
-    if log_exporters:
+    if log_outboxes:
+        logger_provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
+        for outbox in log_outboxes:
+            logger_provider.add_log_record_processor(LogOutbox(outbox, flusher))
         logging.getLogger().addHandler(ExportHandler(logger_provider))
-    flusher = Flusher((provider, logger_provider))
     capture = env.get(CAPTURE, "").strip().lower() in CAPTURE_ON
     description = " and ".join(backends) or "configured, but no exporter could start"
     if capture:

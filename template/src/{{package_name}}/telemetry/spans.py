@@ -18,18 +18,22 @@ from urllib.parse import urlsplit
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.sdk.trace import Tracer as SdkTracer
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanKind, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from ..hosting import tracing
 from ..hosting.manifest import Manifest
 from ..hosting.turn import FunctionCall, Turn
+from . import lean
 from .content import json_text, messages_json
 from .flush import Flusher
 
 AGENT_PROVIDER = "AzureAI Hosted Agents"
 """`gen_ai.provider.name` of the response span, as Microsoft's hosting library sets it."""
 PROPAGATOR = TraceContextTextMapPropagator()
+NO_PARENT = otel_context.Context()
 FINISHED = ("completed", "failed", "incomplete", "cancelled")
 INCOMPLETE_REASONS = {"max_output_tokens": "length", "content_filter": "content_filter"}
 
@@ -89,13 +93,16 @@ class OtelTracer(tracing.Tracer):
 
     def __init__(
         self,
-        tracer: trace.Tracer,
+        tracer: SdkTracer,
         identity: Identity,
         capture: bool,
         flusher: Flusher | None = None,
         description: str = "on",
     ) -> None:
         self.tracer = tracer
+        self.scope = InstrumentationScope(__package__)
+        """The scope of `tracer` (made with this package's name), for the response spans."""
+        self.response_name = f"invoke_agent {identity.agent_name}"
         self.identity = identity
         self.static = identity.attributes()
         self.capture = capture
@@ -130,18 +137,17 @@ class OtelTracer(tracing.Tracer):
                 attributes["gen_ai.system_instructions"] = turn.instructions
         # The caller's trace when it sent `traceparent`, else a new one (never whatever this
         # task had current before).
-        parent = PROPAGATOR.extract(headers)
-        span = self.tracer.start_span(
-            f"invoke_agent {self.identity.agent_name}",
-            context=parent,
-            kind=SpanKind.SERVER,
-            attributes=attributes,
+        parent = PROPAGATOR.extract(headers) if "traceparent" in headers else NO_PARENT
+        span = lean.start_span(
+            self.tracer, self.scope, self.response_name, parent, SpanKind.SERVER, attributes
         )
         # Current for the rest of this request's task (uvicorn runs each request in a task of
         # its own), so the agent's spans are its children; never detached, as the task ends
         # with the request. Background runs copy it into their task when it is created.
         otel_context.attach(trace.set_span_in_context(span, parent))
         _response_identity.set(per_response)
+        if self.flusher is not None:
+            self.flusher.response_started()
         return ResponseSpan(span, self)
 
     def model_call(
@@ -208,11 +214,16 @@ class OtelTracer(tracing.Tracer):
 class ResponseSpan(tracing.ResponseTrace):
     """The `invoke_agent` span of one response."""
 
-    def __init__(self, span: Span, tracer: OtelTracer) -> None:
+    def __init__(self, span: trace.Span, tracer: OtelTracer) -> None:
         self.span = span
+        """A `LeanSpan`, or a non-recording one when the sampler leaves the trace out."""
         self.tracer = tracer
+        self.ended = False
 
     def end(self, response: dict[str, Any]) -> None:
+        if self.ended:  # a refused response's trace ends before its run is forgotten
+            return
+        self.ended = True
         span = self.span
         status = response["status"]
         if status not in FINISHED:  # the agent crashed before anything was sent
@@ -230,11 +241,11 @@ class ResponseSpan(tracing.ResponseTrace):
             span.set_status(StatusCode.ERROR, error["message"])
         if self.tracer.capture and response.get("output"):
             ended["gen_ai.output.messages"] = messages_json(response["output"])
-        if ended:
-            span.set_attributes(ended)
+        if ended and isinstance(span, lean.LeanSpan):
+            span.attributes.update(ended)  # the server's own: no checks needed
         span.end()
         if self.tracer.flusher is not None:
-            self.tracer.flusher.wake()
+            self.tracer.flusher.response_ended()
 
 
 class ModelCallSpan(tracing.ModelCallTrace):
