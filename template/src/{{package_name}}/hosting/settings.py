@@ -10,6 +10,21 @@
     SSE_KEEPALIVE_INTERVAL      seconds of silence before a keep-alive comment (15; 0: never);
                                 the platform cuts streams that stay silent for about 270 s
     HISTORY_MAX_RESPONSES       longest previous_response_id chain a turn may continue (1000)
+    REPLAY_SECONDS              how long a finished background stream can be replayed (600)
+    REPLAY_MAX_BYTES            most bytes of finished background streams kept for replays
+                                (64 MiB); the oldest go first
+  Connections (limits.py), each past its limit closed or refused with the status named:
+    MAX_CONNECTIONS             open connections (1000); past it idle ones are closed and
+                                requests get 503, but /readiness still answers
+    MAX_HEADER_BYTES            a request's head: request line and headers (65536; 431)
+    MAX_HEADERS                 header fields in a request (100; 431)
+    MAX_REQUEST_LINE_BYTES      the request line (8192; 414)
+    HEADER_TIMEOUT_SECONDS      time to send a request's head, from connecting or from the
+                                previous response's end (10; 408 and closed)
+    IDLE_TIMEOUT_SECONDS        keep-alive: an idle connection is closed after it (5)
+    WRITE_BUFFER_BYTES          bytes held for a client that is not reading (262144)
+    WRITE_TIMEOUT_SECONDS       how long a client may leave them unread before it is
+                                dropped (30); a dropped stream's run is stopped
     LOG_LEVEL                   debug, info (default), warning, error or critical
     LOG_FORMAT                  text (default) or json (see logs.py)
 
@@ -55,6 +70,16 @@ class Settings:
     shutdown_grace_seconds: float = 25.0
     sse_keepalive_seconds: float = 15.0
     history_max_responses: int = 1000
+    replay_seconds: float = 600.0
+    replay_max_bytes: int = 64 * 1024 * 1024
+    max_connections: int = 1000
+    max_header_bytes: int = 65536
+    max_headers: int = 100
+    max_request_line_bytes: int = 8192
+    header_timeout_seconds: float = 10.0
+    idle_timeout_seconds: float = 5.0
+    write_buffer_bytes: int = 262144
+    write_timeout_seconds: float = 30.0
     store: str = "sqlite"
     """Where responses are kept: "sqlite" (under state_dir) or "memory" (lost on exit)."""
     project_endpoint: str = ""
@@ -90,6 +115,20 @@ class Settings:
             history_max_responses=int(
                 number_setting(env, "HISTORY_MAX_RESPONSES", 1000, minimum=1)
             ),
+            replay_seconds=number_setting(env, "REPLAY_SECONDS", 600.0),
+            replay_max_bytes=int(number_setting(env, "REPLAY_MAX_BYTES", 64 * 1024 * 1024)),
+            max_connections=int(number_setting(env, "MAX_CONNECTIONS", 1000, minimum=1)),
+            max_header_bytes=int(number_setting(env, "MAX_HEADER_BYTES", 65536, minimum=1024)),
+            max_headers=int(number_setting(env, "MAX_HEADERS", 100, minimum=8)),
+            max_request_line_bytes=int(
+                number_setting(env, "MAX_REQUEST_LINE_BYTES", 8192, minimum=256)
+            ),
+            header_timeout_seconds=number_setting(env, "HEADER_TIMEOUT_SECONDS", 10.0, 0.1),
+            idle_timeout_seconds=number_setting(env, "IDLE_TIMEOUT_SECONDS", 5.0, 0.1),
+            write_buffer_bytes=int(
+                number_setting(env, "WRITE_BUFFER_BYTES", 262144, minimum=16384)
+            ),
+            write_timeout_seconds=number_setting(env, "WRITE_TIMEOUT_SECONDS", 30.0, 0.1),
             store=store,
             project_endpoint=env.get("FOUNDRY_PROJECT_ENDPOINT")
             or env.get("AZURE_AI_PROJECT_ENDPOINT", ""),
