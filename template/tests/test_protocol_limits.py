@@ -165,22 +165,7 @@ def test_readiness_answers_with_more_idle_connections_than_file_descriptors(
     elif soft < 1300:
         pytest.skip("this test needs 1,300 open files")
     log = tmp_path / "server.log"
-
-    def limit_files() -> None:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (1024, 1024))
-
-    import conftest
-
-    popen = conftest.subprocess.Popen
-
-    def popen_limited(*args, **kwargs):  # type: ignore[no-untyped-def]
-        return popen(*args, preexec_fn=limit_files, **kwargs)
-
-    conftest.subprocess.Popen = popen_limited
-    try:
-        process, url = start_server(tmp_path, log=log)
-    finally:
-        conftest.subprocess.Popen = popen
+    process, url = start_server(tmp_path, log=log, open_files=1024)
     served = Served(url, tmp_path, process)
     idle = []
     try:

@@ -20,13 +20,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import resource
 from dataclasses import dataclass
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from .errors import error_body
 from .settings import Settings
+
+try:
+    import resource
+except ImportError:  # Windows: no open-files limit to raise or fit
+    resource = None  # type: ignore[assignment]
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +67,8 @@ def limited_protocol(settings: Settings) -> type[HttpToolsProtocol]:
 
 def _connection_room(wanted: int) -> int:
     """`wanted`, after raising the open-files limit as far as it goes; less if it cannot."""
+    if resource is None:
+        return wanted
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     needed = wanted + RESERVED_FILES
     if soft != resource.RLIM_INFINITY and soft < needed:
