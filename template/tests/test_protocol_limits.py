@@ -11,6 +11,7 @@ import json
 import resource
 import select
 import socket
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -82,6 +83,23 @@ def test_a_head_past_the_size_limit_gets_431(limited: Served) -> None:
     reply = answer(sock)
     assert reply.startswith(b"HTTP/1.1 431 ")
     assert json.loads(reply.split(b"\r\n\r\n", 1)[1])["error"]["code"] == "headers_too_large"
+
+
+def test_a_body_read_with_its_head_does_not_count_as_head(limited: Served) -> None:
+    """A small head with a body past MAX_HEADER_BYTES, read at once, twice on one connection."""
+    body = json.dumps({"input": "words " + "x " * 10_000}).encode()  # 20 KB; the limit is 16 KiB
+    request = b"POST /responses HTTP/1.1\r\nhost: x\r\ncontent-length: %d\r\n\r\n" % len(body)
+    sock = connect(limited)
+    for _ in range(2):
+        sock.sendall(request + body)
+        sock.settimeout(10)
+        head = sock.recv(65536)
+        assert head.startswith(b"HTTP/1.1 200 "), head[:100]
+        length = int(head.split(b"content-length: ", 1)[1].split(b"\r\n", 1)[0])
+        received = len(head.split(b"\r\n\r\n", 1)[1])
+        while received < length:
+            received += len(sock.recv(65536))
+    sock.close()
 
 
 def test_an_endless_unfinished_header_is_cut_off(limited: Served) -> None:
@@ -276,3 +294,13 @@ def test_replays_are_bounded_by_bytes(limited: Served) -> None:
     assert replay(limited, first).status_code == 400
     assert replay(limited, second).status_code == 200
     assert replay(limited, third).status_code == 200
+
+
+def test_a_response_gone_from_the_store_is_not_replayed(limited: Served) -> None:
+    """Deleted another way than DELETE (say, by retention): its replay goes too."""
+    response_id = background_stream(limited, "removed underneath")
+    assert replay(limited, response_id).status_code == 200
+    (database,) = limited.home.rglob("responses.sqlite3")
+    with sqlite3.connect(database) as db:
+        db.execute("DELETE FROM responses WHERE id = ?", (response_id,))
+    assert replay(limited, response_id).status_code == 404

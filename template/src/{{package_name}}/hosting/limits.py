@@ -134,6 +134,8 @@ class LimitedProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._header_count = 0
         self._began = False
+        self._heads = 0
+        """Request heads read so far."""
         self._reading_head = True
         """True from a request's end (or the connection's start) to the next one's headers."""
         self._waiting = True
@@ -156,11 +158,11 @@ class LimitedProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self._refused:
             return
-        counting = self._reading_head
+        counting, heads = self._reading_head, self._heads
         super().data_received(data)
         # httptools holds an unfinished header itself: count what arrived while a head
-        # was awaited, and refuse once it is too large and still not finished.
-        if counting and self._reading_head and not self._refused:
+        # was awaited and none ended, and refuse once it is too large and still unfinished.
+        if counting and heads == self._heads and not self._refused:
             self._head_bytes += len(data)
             if self._head_bytes > self.limits.max_header_bytes:
                 self._refuse(HEAD_TOO_LARGE)
@@ -194,6 +196,7 @@ class LimitedProtocol(HttpToolsProtocol):
         if self._refused:
             return
         self._reading_head = self._waiting = False
+        self._heads += 1
         if self._head_timer is not None:
             self._head_timer.cancel()
             self._head_timer = None

@@ -243,6 +243,12 @@ class ResponsesServer:
                     f"REPLAY_SECONDS ({self.settings.replay_seconds:g}) after they end.",
                     "stream",
                 )
+            if run.finished_at is not None and run.record is not None:
+                # However it went (DELETE, retention), a response gone from the store is
+                # gone from replays too.
+                if await self.store.get(caller, response_id) is None:
+                    self.runs.forget(caller, response_id)
+                    raise not_found(response_id)
             after = integer(query.get("starting_after", "-1"), "starting_after", minimum=-1)
             return self._follow(request, run, after, [])
         run = self.runs.running(caller, response_id)
