@@ -77,6 +77,12 @@ def closed_within(sock: socket.socket, seconds: float) -> bool:
     return True
 
 
+def vm_kib(pid: int, field: str) -> int:
+    """A memory figure of a process from /proc (VmRSS:, VmHWM:), in KiB."""
+    lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    return int(next(line for line in lines if line.startswith(field)).split()[1])
+
+
 def test_a_head_past_the_size_limit_gets_431(limited: Served) -> None:
     sock = connect(limited)
     sock.sendall(b"GET /readiness HTTP/1.1\r\nhost: x\r\nx-big: " + b"a" * 20000 + b"\r\n\r\n")
@@ -218,13 +224,7 @@ def test_an_agent_that_never_waits_neither_holds_the_loop_nor_grows_memory(
 ) -> None:
     """1 MiB of words the agent yields without awaiting, streamed to a reading client."""
     process, url = start_server(tmp_path, "--agent", TEST_AGENT)
-    status = Path(f"/proc/{process.pid}/status")
-
-    def kib(field: str) -> int:
-        line = next(line for line in status.read_text().splitlines() if line.startswith(field))
-        return int(line.split()[1])
-
-    before = kib("VmRSS:")
+    before = vm_kib(process.pid, "VmRSS:")
     done = threading.Event()
     worst = 0.0
 
@@ -248,7 +248,7 @@ def test_an_agent_that_never_waits_neither_holds_the_loop_nor_grows_memory(
                 tail = chunk[-64:]
         done.set()
         prober.join()
-        peak = kib("VmHWM:")
+        peak = vm_kib(process.pid, "VmHWM:")
     finally:
         done.set()
         process.terminate()
@@ -304,3 +304,29 @@ def test_a_response_gone_from_the_store_is_not_replayed(limited: Served) -> None
     with sqlite3.connect(database) as db:
         db.execute("DELETE FROM responses WHERE id = ?", (response_id,))
     assert replay(limited, response_id).status_code == 404
+
+
+def test_a_background_stream_keeps_a_bounded_tail_of_its_frames(tmp_path: Path) -> None:
+    """400,000 words in the background: every frame was kept while it ran (+178 MiB peak)."""
+    process, url = start_server(tmp_path, "--agent", TEST_AGENT, REPLAY_MAX_BYTES="1048576")
+    try:
+        before = vm_kib(process.pid, "VmRSS:")
+        body = {"input": "words " + "word " * 400_000, "stream": True, "background": True}
+        first = None
+        with httpx.stream("POST", f"{url}/responses", json=body, timeout=120) as reply:
+            for line in reply.iter_lines():
+                if first is None and line.startswith("data: "):
+                    first = json.loads(line[len("data: ") :])
+        assert first is not None
+        response_id = first["response"]["id"]
+        served = Served(url, tmp_path, process)
+        deadline = time.monotonic() + 60
+        while httpx.get(f"{url}/responses/{response_id}").json()["status"] != "completed":
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        peak = vm_kib(process.pid, "VmHWM:")
+        assert replay(served, response_id).status_code == 400  # its start was dropped
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    assert peak - before < 110 * 1024, f"peak grew by {(peak - before) // 1024} MiB"

@@ -186,8 +186,8 @@ class ResponsesServer:
         self, request: Request, run: Run, extra: Extra
     ) -> JsonReply | EventStream:
         run.events.start()
-        run.frames = run.events.take()
         await self._created(run)
+        run.publish(run.events.take())
         task = asyncio.get_running_loop().create_task(self._background_run(run))
         run.task = task
         self._background.add(task)
@@ -243,13 +243,20 @@ class ResponsesServer:
                     f"REPLAY_SECONDS ({self.settings.replay_seconds:g}) after they end.",
                     "stream",
                 )
-            if run.finished_at is not None and run.record is not None:
-                # However it went (DELETE, retention), a response gone from the store is
-                # gone from replays too.
-                if await self.store.get(caller, response_id) is None:
-                    self.runs.forget(caller, response_id)
-                    raise not_found(response_id)
+            # However it went (DELETE, retention), a response gone from the store is gone
+            # from replays too.
+            finished = run.finished_at is not None and run.record is not None
+            if finished and await self.store.get(caller, response_id) is None:
+                self.runs.forget(caller, response_id)
+                raise not_found(response_id)
             after = integer(query.get("starting_after", "-1"), "starting_after", minimum=-1)
+            if after + 1 < run.first:
+                raise ProtocolError(
+                    400,
+                    f"Events before {run.first} are no longer kept (REPLAY_MAX_BYTES); "
+                    f"set starting_after to {run.first - 1} or later.",
+                    "starting_after",
+                )
             return self._follow(request, run, after, [])
         run = self.runs.running(caller, response_id)
         if run is not None and run.background:

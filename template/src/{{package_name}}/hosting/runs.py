@@ -71,7 +71,12 @@ class Run:
         self.stop_reason: str | None = None
         self.task: asyncio.Task[Any] | None = None
         self.frames: list[bytes] = []
-        """Every frame so far, for replays of background streams."""
+        """The frames kept for followers and replays of a background stream, from `first` on."""
+        self.first = 0
+        """The sequence number of `frames[0]`: those before it were dropped to stay in bounds."""
+        self.kept_bytes = 0
+        self.keep_bytes = 64 << 20
+        """Most bytes of frames kept; past it the oldest half goes (REPLAY_MAX_BYTES)."""
         self.finished_at: float | None = None
         self.trace: tracing.ResponseTrace = tracing.NO_TRACE
         self._changed: asyncio.Event | None = None
@@ -273,21 +278,39 @@ class Run:
     def publish(self, frames: list[bytes]) -> None:
         """Add frames for followers of a background stream, and wake them."""
         self.frames += frames
+        self.kept_bytes += sum(map(len, frames))
+        if self.kept_bytes > self.keep_bytes:
+            self._trim()
         changed, self._changed = self._changed, None
         if changed is not None:
             changed.set()
 
+    def _trim(self) -> None:
+        """Drop the oldest frames until half of `keep_bytes` is left (the last one stays)."""
+        drop = freed = 0
+        while self.kept_bytes - freed > self.keep_bytes // 2 and drop < len(self.frames) - 1:
+            freed += len(self.frames[drop])
+            drop += 1
+        del self.frames[:drop]
+        self.first += drop
+        self.kept_bytes -= freed
+
     async def follow(self, after: int) -> AsyncIterator[bytes]:
-        """The frames after sequence number `after`, then new ones until the run ends."""
+        """The frames after sequence number `after`, then new ones until the run ends.
+
+        A follower that falls so far behind that the frames it needs were dropped ends here.
+        """
         sent = max(after + 1, 0)
         while True:
             if self._changed is None:
                 self._changed = asyncio.Event()
             changed = self._changed
-            if sent < len(self.frames):
+            if sent < self.first:
+                return
+            if sent - self.first < len(self.frames):
                 chunk, size = [], 0
-                while sent < len(self.frames) and size < FLUSH_BYTES:
-                    chunk.append(self.frames[sent])
+                while sent - self.first < len(self.frames) and size < FLUSH_BYTES:
+                    chunk.append(self.frames[sent - self.first])
                     size += len(chunk[-1])
                     sent += 1
                 yield b"".join(chunk)
@@ -319,6 +342,7 @@ class Runs:
         key = run.key
         if key in self.active or key in self.replays:
             raise conflict(key[1])
+        run.keep_bytes = self.replay_max_bytes
         self.active[key] = run
 
     def finish(self, run: Run) -> None:
@@ -360,9 +384,9 @@ class Runs:
         The oldest replays go first when the bound is reached; a stream larger than the
         bound is not kept at all.
         """
-        size = sum(map(len, run.frames))
-        if size > self.replay_max_bytes or self.replay_seconds <= 0:
-            return
+        size = run.kept_bytes
+        if run.first or size > self.replay_max_bytes or self.replay_seconds <= 0:
+            return  # the start of the stream was dropped: nothing to replay from
         self.replays[run.key] = run
         self._sizes[run.key] = size
         self.replay_bytes += size

@@ -12,7 +12,8 @@
     HISTORY_MAX_RESPONSES       longest previous_response_id chain a turn may continue (1000)
     REPLAY_SECONDS              how long a finished background stream can be replayed (600)
     REPLAY_MAX_BYTES            most bytes of finished background streams kept for replays
-                                (64 MiB); the oldest go first
+                                (64 MiB), the oldest going first; and the most a running
+                                one keeps for its followers
   Connections (limits.py), each past its limit closed or refused with the status named:
     MAX_CONNECTIONS             open connections (1000); past it idle ones are closed and
                                 requests get 503, but /readiness still answers
