@@ -149,6 +149,10 @@ class Run:
                     await asyncio.sleep(0)
                     deadline = clock() + SLICE_SECONDS
             self._close_output()
+            # The done events of a long text carry all of it: send them before the end.
+            frames = events.take()
+            if frames:
+                yield frames
         except (Exception, asyncio.CancelledError) as error:
             self._ended_by(error)
             if self.crashed:
