@@ -7,6 +7,7 @@ descriptors, clients that never read, an agent that never waits, replays kept fo
 
 from __future__ import annotations
 
+import importlib
 import json
 import resource
 import select
@@ -20,8 +21,11 @@ from pathlib import Path
 import httpx2 as httpx
 import pytest
 
-from conftest import TEST_AGENT, Served, start_server
+from conftest import PACKAGE, TEST_AGENT, Served, start_server
 
+settings = importlib.import_module(f"{PACKAGE}.hosting.settings")
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 LIMITS = {
     "MAX_HEADER_BYTES": "16384",
     "MAX_HEADERS": "20",
@@ -75,6 +79,31 @@ def closed_within(sock: socket.socket, seconds: float) -> bool:
     except ConnectionResetError:
         pass
     return True
+
+
+NEW_SETTINGS = {
+    "REPLAY_SECONDS": ("replay_seconds", 600.0),
+    "REPLAY_MAX_BYTES": ("replay_max_bytes", 64 * 1024 * 1024),
+    "MAX_CONNECTIONS": ("max_connections", 1000),
+    "MAX_HEADER_BYTES": ("max_header_bytes", 65536),
+    "MAX_HEADERS": ("max_headers", 100),
+    "MAX_REQUEST_LINE_BYTES": ("max_request_line_bytes", 8192),
+    "HEADER_TIMEOUT_SECONDS": ("header_timeout_seconds", 10.0),
+    "IDLE_TIMEOUT_SECONDS": ("idle_timeout_seconds", 5.0),
+    "WRITE_BUFFER_BYTES": ("write_buffer_bytes", 262144),
+    "WRITE_TIMEOUT_SECONDS": ("write_timeout_seconds", 30.0),
+}
+
+
+@pytest.mark.parametrize("name", NEW_SETTINGS)
+def test_each_limit_has_its_documented_default_and_refuses_nonsense(name: str) -> None:
+    field, default = NEW_SETTINGS[name]
+    assert getattr(settings.Settings.from_env({}), field) == default
+    assert f"`{name}` | {int(default) if float(default).is_integer() else default} |" in README
+    with pytest.raises(settings.SettingsError, match=name):
+        settings.Settings.from_env({name: "-1"})
+    with pytest.raises(settings.SettingsError, match=name):
+        settings.Settings.from_env({name: "lots"})
 
 
 def vm_kib(pid: int, field: str) -> int:
