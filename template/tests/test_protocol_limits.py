@@ -248,6 +248,12 @@ def test_a_client_that_does_not_read_is_dropped(limited: Served) -> None:
     assert b"response.completed" not in received
 
 
+needs_proc = pytest.mark.skipif(
+    not Path("/proc/self/status").exists(), reason="reads memory from /proc (Linux)"
+)
+
+
+@needs_proc
 def test_an_agent_that_never_waits_neither_holds_the_loop_nor_grows_memory(
     tmp_path: Path,
 ) -> None:
@@ -335,6 +341,7 @@ def test_a_response_gone_from_the_store_is_not_replayed(limited: Served) -> None
     assert replay(limited, response_id).status_code == 404
 
 
+@needs_proc
 def test_a_background_stream_keeps_a_bounded_tail_of_its_frames(tmp_path: Path) -> None:
     """400,000 words in the background: every frame was kept while it ran (+178 MiB peak)."""
     process, url = start_server(tmp_path, "--agent", TEST_AGENT, REPLAY_MAX_BYTES="1048576")
