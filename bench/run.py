@@ -23,12 +23,13 @@ from pathlib import Path
 import checks
 import environments
 import foundry
+import limits
 import profiling
 from environments import step
 from errors import BenchError
 from load import WrkResult, best, time_to_first_byte, wrk
 from otlp_sink import OtlpSink
-from report import SERVERS, Measured, table
+from report import LIMITS, SERVERS, Measured, table
 from servers import Running, ServerSpec, cold_start, serve
 
 BENCH = Path(__file__).resolve().parent
@@ -80,6 +81,10 @@ def _arguments() -> argparse.Namespace:
         "--only-foundry",
         action="store_true",
         help="measure only the store=foundry scenario: both real servers on a fake storage",
+        "--only-limits",
+        action="store_true",
+        help="measure only the limit rows: a 4 MiB-input stream, 500 slow readers, p99 at "
+        "256 connections (limits.py)",
     )
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds of wrk before measuring")
     parser.add_argument("--connections", type=int, default=32)
@@ -183,6 +188,7 @@ def _measure(
         return best(runs[name, scenario], warmup_errors[name, scenario])
 
     exported = _measure_export(next(s for s in specs if s.name == "generated"), wrk_path, options)
+    limited = _measure_limits(specs, wrk_path, options)
     return {
         name: Measured(
             json_store=combined(name, "non-streaming, store on"),
@@ -194,6 +200,7 @@ def _measure(
             cold_start_s=cold[name],
             stored=checked[name][0],
             export=exported if name == "generated" else None,
+            limits=limited[name],
         )
         for name in idle
     }
@@ -234,6 +241,28 @@ def _measure_export(
             raise BenchError("the exporting server sent no spans to the OTLP sink")
     off, on = (best(runs[s.spec.name], errors) for s in servers)
     return off, on
+
+
+def _measure_limits(
+    specs: list[ServerSpec], wrk_path: str, options: argparse.Namespace
+) -> dict[str, limits.LimitResult]:
+    """The limit rows of every server, one fresh process per scenario."""
+    step(
+        f"limits: a {limits.BIG_INPUT_BYTES >> 20} MiB-input stream, {limits.SLOW_READERS} "
+        f"slow readers, wrk at {limits.WIDE_CONNECTIONS} connections, per server"
+    )
+    return {spec.name: limits.measure(spec, wrk_path, options.seconds) for spec in specs}
+
+
+def _only_limits(specs: list[ServerSpec], wrk_path: str, options: argparse.Namespace) -> int:
+    """`--only-limits`: the limit rows alone (they have no targets)."""
+    measured = _measure_limits(specs, wrk_path, options)
+    print()
+    print(f"{'':50}" + "".join(f"{name:>12}" for name in SERVERS))
+    for label, value, digits in LIMITS:
+        cells = (f"{value(measured[name]):>12,.{digits}f}" for name in SERVERS)
+        print(f"{label:50}" + "".join(cells))
+    return 0
 
 
 def _only_export(spec: ServerSpec, wrk_path: str, options: argparse.Namespace) -> int:
@@ -353,6 +382,8 @@ def main() -> int:
         return _only_export(specs["generated"], wrk_path, options)
     if options.only_foundry:
         return _only_foundry(specs, pythons["generated"], wrk_path, options)
+    if options.only_limits:
+        return _only_limits([specs[name] for name in SERVERS], wrk_path, options)
     results = _measure([specs[name] for name in SERVERS], wrk_path, options)
     text, missed = table(results)
     stored, stored_missed = _foundry(specs, pythons["generated"], wrk_path, options)

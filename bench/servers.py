@@ -49,11 +49,18 @@ class Running:
 
     def rss_mb(self) -> float:
         """Resident memory of the server process (VmRSS), in MB."""
+        return self._status_mb("VmRSS:")
+
+    def peak_rss_mb(self) -> float:
+        """The highest resident memory of the server process so far (VmHWM), in MB."""
+        return self._status_mb("VmHWM:")
+
+    def _status_mb(self, field: str) -> float:
         status = Path(f"/proc/{self.process.pid}/status").read_text()
         for line in status.splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(field):
                 return int(line.split()[1]) / 1024
-        raise BenchError(f"{self.spec.name}: no VmRSS in /proc/{self.process.pid}/status")
+        raise BenchError(f"{self.spec.name}: no {field} in /proc/{self.process.pid}/status")
 
 
 def free_port() -> int:

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import httpx2 as httpx
+import pytest
 
 from conftest import TEST_AGENT, start_server
 
@@ -31,6 +32,14 @@ def wait_for(condition, seconds: float = 10) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.02)
+
+
+def not_ready(url: str) -> bool:
+    """True once readiness says 503, or nothing answers any more."""
+    try:
+        return httpx.get(f"{url}/readiness").status_code == 503
+    except httpx.TransportError:
+        return True
 
 
 def test_sigterm_drains_then_exits_zero(tmp_path: Path) -> None:
@@ -133,3 +142,41 @@ def test_agent_crash_is_logged_with_the_request_id_and_not_sent(tmp_path: Path) 
     logged = log.read_text()
     assert "req-crash-1" in logged
     assert "RuntimeError: secret internal detail" in logged
+
+
+@pytest.mark.parametrize("signals", [[signal.SIGINT], [signal.SIGTERM, signal.SIGTERM]])
+def test_sigint_or_a_second_sigterm_ends_every_run_with_its_terminal_event(
+    tmp_path: Path, signals: list[signal.Signals]
+) -> None:
+    """They used to cut streams mid-way, store them cancelled and leave background rows queued."""
+    process, url = start_server(tmp_path, "--agent", TEST_AGENT, SHUTDOWN_GRACE_SECONDS="60")
+    foreground: list[dict] = []
+    background: list[dict] = []
+    threads = [
+        threading.Thread(target=stream_events, args=(url, "slow 60", foreground)),
+        threading.Thread(target=stream_events, args=(url, "slow 60", background, True)),
+    ]
+    for thread in threads:
+        thread.start()
+    quiet = httpx.post(f"{url}/responses", json={"input": "slow 60", "background": True})
+    wait_for(lambda: len(foreground) > 2 and len(background) > 2)
+    for sig in signals:
+        process.send_signal(sig)
+        wait_for(lambda: not_ready(url))
+    assert process.wait(timeout=20) == 0
+    for thread in threads:
+        thread.join(timeout=15)
+    for stream in (foreground, background):
+        assert stream[-1]["type"] == "response.failed"
+        assert "shut down" in stream[-1]["response"]["error"]["message"]
+
+    process, url = start_server(tmp_path, "--agent", TEST_AGENT)
+    try:
+        ids = [foreground[0]["response"]["id"], background[0]["response"]["id"]]
+        for response_id in [*ids, quiet.json()["id"]]:
+            stored = httpx.get(f"{url}/responses/{response_id}").json()
+            assert stored["status"] == "failed"
+            assert "shut down" in stored["error"]["message"]
+    finally:
+        process.terminate()
+        process.wait(timeout=15)

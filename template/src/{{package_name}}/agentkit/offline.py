@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from ..hosting.turn import FunctionCall, FunctionCallOutput, Output, Turn
@@ -29,8 +29,7 @@ async def offline_agent(turn: Turn) -> AsyncIterator[Output]:
         return
     earlier = sum(1 for item in turn.items if item.get("type", "message") == "message") - 1
     text = turn.user_text
-    words = f"(offline) You said: {text}".split(" ")
-    for index, word in enumerate(words):
+    for index, word in enumerate(_words(f"(offline) You said: {text}")):
         yield word if index == 0 else " " + word
     yield f"\nEarlier messages: {max(earlier, 0)}."
     yield f"\nTools: {', '.join(_tool_names(turn)) or 'none'}."
@@ -43,6 +42,15 @@ async def offline_agent(turn: Turn) -> AsyncIterator[Output]:
     output = await load_tools()[call.name].run(call, tool_timeout())
     yield FunctionCallOutput(call.call_id, output)
     yield f"\n{call.name} returned: {output}"
+
+
+def _words(text: str) -> Iterator[str]:
+    """`text.split(" ")`, one word at a time: splitting 4 MiB at once held the loop 0.1 s."""
+    start = 0
+    while (end := text.find(" ", start)) >= 0:
+        yield text[start:end]
+        start = end + 1
+    yield text[start:]
 
 
 def _tool_names(turn: Turn) -> list[str]:

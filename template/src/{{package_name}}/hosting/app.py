@@ -4,7 +4,7 @@ The handlers are in routes.py; who is asking in identity.py; the request body in
 requests.py; the Response object in responses.py; output items and stream events in
 events.py; the stream in sse.py; whole JSON answers and errors in replies.py; the store
 behind store.py; agent runs in runs.py; memory-snapshot hooks in lifecycle.py;
-SIGTERM in shutdown.py.
+SIGTERM and SIGINT in shutdown.py; the bounds of each connection in limits.py.
 """
 
 from __future__ import annotations

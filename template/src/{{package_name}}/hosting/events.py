@@ -22,6 +22,8 @@ class ResponseEvents:
         self.output: list[dict[str, Any]] = response["output"]
         self.sequence = 0
         self.frames: list[bytes] | None = [] if stream else None
+        self.pending = 0
+        """Bytes in `frames`, so a stream can be flushed before it grows large."""
         self.started = False
         self._message: dict[str, Any] | None = None
         self._text: list[str] = []
@@ -32,6 +34,7 @@ class ResponseEvents:
         if not frames:
             return []
         self.frames = []
+        self.pending = 0
         return frames
 
     def start(self) -> None:
@@ -199,4 +202,6 @@ class ResponseEvents:
             return
         event = {"type": kind, **fields, "sequence_number": self.sequence}
         self.sequence += 1
-        self.frames.append(frame(event))
+        data = frame(event)
+        self.pending += len(data)
+        self.frames.append(data)

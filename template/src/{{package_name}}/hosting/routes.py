@@ -45,7 +45,7 @@ class ResponsesServer:
         self.settings = settings
         self.manifest = manifest
         self.store = open_store(settings)
-        self.runs = Runs()
+        self.runs = Runs(settings.replay_seconds, settings.replay_max_bytes)
         self.sessions = Sessions(settings.session_id, manifest.name)
         self.lifecycle = Lifecycle(self.store, self.sessions)
         self._background: set[asyncio.Task[None]] = set()
@@ -61,6 +61,10 @@ class ResponsesServer:
         """Stop taking work; let runs finish within the grace period, then end them."""
         if self.runs.accepting:
             await self.runs.drain(self.settings.shutdown_grace_seconds)
+
+    def stop(self) -> None:
+        """Stop taking work and end every run now, each with its terminal event."""
+        self.runs.stop_all()
 
     async def readiness(self, request: Request) -> JsonReply:
         if not self.runs.accepting:
@@ -185,8 +189,8 @@ class ResponsesServer:
         self, request: Request, run: Run, extra: Extra
     ) -> JsonReply | EventStream:
         run.events.start()
-        run.frames = run.events.take()
         await self._created(run)
+        run.publish(run.events.take())
         task = asyncio.get_running_loop().create_task(self._background_run(run))
         run.task = task
         self._background.add(task)
@@ -237,9 +241,25 @@ class ResponsesServer:
                 if run is None and await self.store.get(caller, response_id) is None:
                     raise not_found(response_id)
                 raise ProtocolError(
-                    400, "Only background streamed responses can be streamed again.", "stream"
+                    400,
+                    "Only background streamed responses can be streamed again, and only for "
+                    f"REPLAY_SECONDS ({self.settings.replay_seconds:g}) after they end.",
+                    "stream",
                 )
+            # However it went (DELETE, retention), a response gone from the store is gone
+            # from replays too.
+            finished = run.finished_at is not None and run.record is not None
+            if finished and await self.store.get(caller, response_id) is None:
+                self.runs.forget(caller, response_id)
+                raise not_found(response_id)
             after = integer(query.get("starting_after", "-1"), "starting_after", minimum=-1)
+            if after + 1 < run.first:
+                raise ProtocolError(
+                    400,
+                    f"Events before {run.first} are no longer kept (REPLAY_MAX_BYTES); "
+                    f"set starting_after to {run.first - 1} or later.",
+                    "starting_after",
+                )
             return self._follow(request, run, after, [])
         run = self.runs.running(caller, response_id)
         if run is not None and run.background:

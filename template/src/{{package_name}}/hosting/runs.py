@@ -21,7 +21,7 @@ from . import responses, tracing
 from .errors import INTERNAL, ProtocolError
 from .events import ResponseEvents
 from .identity import Caller
-from .records import INTERRUPTED, Record, ResponseConflict, StoreFailure
+from .records import Record, ResponseConflict, StoreFailure
 from .sse import frame
 from .stepping import WAIT, AgentSteps, close
 from .store import Store
@@ -30,8 +30,15 @@ from .turn import Agent, AgentError, Incomplete, Turn
 
 log = logging.getLogger(__name__)
 
-REPLAY_SECONDS = 600.0
-"""How long a finished background stream can still be replayed."""
+FLUSH_BYTES = 65536
+"""Stream frames are sent once this many bytes are waiting, even if the agent never waits."""
+SHUTDOWN = {
+    "code": "server_error",
+    "message": "The server shut down before this response finished.",
+}
+"""How a run ended by a shutdown (SIGTERM, SIGINT) fails."""
+SLICE_SECONDS = 0.005
+"""The longest an agent that never waits runs before the event loop gets a turn."""
 SNAPSHOT_SECONDS = 1.0
 """How often a stored response still running has its snapshot updated."""
 
@@ -66,7 +73,12 @@ class Run:
         self.stop_reason: str | None = None
         self.task: asyncio.Task[Any] | None = None
         self.frames: list[bytes] = []
-        """Every frame so far, for replays of background streams."""
+        """The frames kept for followers and replays of a background stream, from `first` on."""
+        self.first = 0
+        """The sequence number of `frames[0]`: those before it were dropped to stay in bounds."""
+        self.kept_bytes = 0
+        self.keep_bytes = 64 << 20
+        """Most bytes of frames kept; past it the oldest half goes (REPLAY_MAX_BYTES)."""
         self.finished_at: float | None = None
         self.trace: tracing.ResponseTrace = tracing.NO_TRACE
         self._changed: asyncio.Event | None = None
@@ -93,10 +105,15 @@ class Run:
     async def complete(self) -> None:
         """Run the agent to its end with no stream: the Response is all it makes."""
         outputs = self.agent(self.turn)
+        clock = time.perf_counter
+        deadline = clock() + SLICE_SECONDS
         try:
             async for output in outputs:
                 self.events.add(output)
                 self._progress()
+                if clock() > deadline:  # an agent that never waits must not hold the loop
+                    await asyncio.sleep(0)
+                    deadline = clock() + SLICE_SECONDS
             self._close_output()
         except (Exception, asyncio.CancelledError) as error:
             self._ended_by(error)
@@ -106,9 +123,16 @@ class Run:
             await self._end()
 
     async def steps(self) -> AsyncIterator[list[bytes]]:
-        """Stream the run: yield the frames made so far whenever the agent has to wait."""
+        """Stream the run: yield the frames made so far whenever the agent has to wait.
+
+        An agent that never waits is cut into slices: once FLUSH_BYTES are waiting or
+        SLICE_SECONDS have passed, the frames go out (the send waits for a slow client)
+        and the loop gets a turn, so neither memory nor the loop follow the agent.
+        """
         events = self.events
         agent = AgentSteps(self.agent(self.turn))
+        clock = time.perf_counter
+        deadline = clock() + SLICE_SECONDS
         try:
             while True:
                 try:
@@ -119,10 +143,21 @@ class Run:
                             yield frames
                         self._progress()
                         output = await agent.next_later()
+                        deadline = clock() + SLICE_SECONDS
                 except StopAsyncIteration:
                     break
                 events.add(output)
+                if events.pending > FLUSH_BYTES or clock() > deadline:
+                    frames = events.take()
+                    if frames:
+                        yield frames
+                    await asyncio.sleep(0)
+                    deadline = clock() + SLICE_SECONDS
             self._close_output()
+            # The done events of a long text carry all of it: send them before the end.
+            frames = events.take()
+            if frames:
+                yield frames
         except (Exception, asyncio.CancelledError) as error:
             self._ended_by(error)
             if self.crashed:
@@ -172,7 +207,7 @@ class Run:
             asyncio.current_task().uncancel()  # type: ignore[union-attr]
             if self.stop_reason == "shutdown":
                 events.close_message("incomplete")
-                responses.fail(response, INTERRUPTED["code"], INTERRUPTED["message"])
+                responses.fail(response, SHUTDOWN["code"], SHUTDOWN["message"])
             else:
                 responses.cancel(response)
         else:
@@ -246,7 +281,7 @@ class Run:
         if self.crashed:
             responses.fail(self.response, "server_error", INTERNAL)
         elif self.stop_reason == "shutdown":
-            responses.fail(self.response, INTERRUPTED["code"], INTERRUPTED["message"])
+            responses.fail(self.response, SHUTDOWN["code"], SHUTDOWN["message"])
         else:
             responses.cancel(self.response)
         if self.created:
@@ -266,20 +301,42 @@ class Run:
     def publish(self, frames: list[bytes]) -> None:
         """Add frames for followers of a background stream, and wake them."""
         self.frames += frames
+        self.kept_bytes += sum(map(len, frames))
+        if self.kept_bytes > self.keep_bytes:
+            self._trim()
         changed, self._changed = self._changed, None
         if changed is not None:
             changed.set()
 
+    def _trim(self) -> None:
+        """Drop the oldest frames until half of `keep_bytes` is left (the last one stays)."""
+        drop = freed = 0
+        while self.kept_bytes - freed > self.keep_bytes // 2 and drop < len(self.frames) - 1:
+            freed += len(self.frames[drop])
+            drop += 1
+        del self.frames[:drop]
+        self.first += drop
+        self.kept_bytes -= freed
+
     async def follow(self, after: int) -> AsyncIterator[bytes]:
-        """The frames after sequence number `after`, then new ones until the run ends."""
+        """The frames after sequence number `after`, then new ones until the run ends.
+
+        A follower that falls so far behind that the frames it needs were dropped ends here.
+        """
         sent = max(after + 1, 0)
         while True:
             if self._changed is None:
                 self._changed = asyncio.Event()
             changed = self._changed
-            if sent < len(self.frames):
-                yield b"".join(self.frames[sent:])
-                sent = len(self.frames)
+            if sent < self.first:
+                return
+            if sent - self.first < len(self.frames):
+                chunk, size = [], 0
+                while sent - self.first < len(self.frames) and size < FLUSH_BYTES:
+                    chunk.append(self.frames[sent - self.first])
+                    size += len(chunk[-1])
+                    sent += 1
+                yield b"".join(chunk)
             elif self.finished_at is not None:
                 return
             else:
@@ -292,11 +349,16 @@ class Runs:
     Both are keyed by the run's user and response id: a run exists only for its own user.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, replay_seconds: float = 600.0, replay_max_bytes: int = 64 << 20) -> None:
         self.active: dict[tuple[str, str], Run] = {}
         self.replays: dict[tuple[str, str], Run] = {}
+        """Finished background streams, oldest first, with their frames."""
+        self.replay_seconds = replay_seconds
+        self.replay_max_bytes = replay_max_bytes
+        self.replay_bytes = 0
         self.accepting = True
         self._idle = asyncio.Event()
+        self._sizes: dict[tuple[str, str], int] = {}
 
     def add(self, run: Run) -> None:
         """Track a run; 409 when its user has a run or replay with that id already."""
@@ -305,6 +367,7 @@ class Runs:
             error = conflict(key[1])
             run.trace.end(_failed(run.response, "response_id_conflict", error.message))
             raise error
+        run.keep_bytes = self.replay_max_bytes
         self.active[key] = run
 
     def finish(self, run: Run) -> None:
@@ -315,8 +378,7 @@ class Runs:
         run.trace.end(run.response)
         self.active.pop(run.key, None)
         if run.background and run.events.frames is not None:
-            self._prune(run.finished_at)
-            self.replays[run.key] = run
+            self._keep_replay(run)
         if not self.active:
             self._idle.set()
         run.publish([])
@@ -348,12 +410,39 @@ class Runs:
 
     def forget(self, caller: Caller, response_id: str) -> None:
         """Drop a deleted response's replay."""
-        self.replays.pop((caller.user, response_id), None)
+        self._drop((caller.user, response_id))
 
-    def _prune(self, now: float) -> None:
-        for key, run in list(self.replays.items()):
-            if now - (run.finished_at or now) > REPLAY_SECONDS:
-                del self.replays[key]
+    def _keep_replay(self, run: Run) -> None:
+        """Keep a finished background stream for `replay_seconds`, within the byte bound.
+
+        The oldest replays go first when the bound is reached; a stream larger than the
+        bound is not kept at all.
+        """
+        size = run.kept_bytes
+        if run.first or size > self.replay_max_bytes or self.replay_seconds <= 0:
+            return  # the start of the stream was dropped: nothing to replay from
+        self.replays[run.key] = run
+        self._sizes[run.key] = size
+        self.replay_bytes += size
+        while self.replay_bytes > self.replay_max_bytes:
+            self._drop(next(iter(self.replays)))
+        loop = asyncio.get_running_loop()
+        loop.call_later(self.replay_seconds, self._expire, run)
+
+    def _expire(self, run: Run) -> None:
+        if self.replays.get(run.key) is run:
+            self._drop(run.key)
+
+    def _drop(self, key: tuple[str, str]) -> None:
+        run = self.replays.pop(key, None)
+        if run is not None:
+            self.replay_bytes -= self._sizes.pop(key)
+
+    def stop_all(self) -> None:
+        """Refuse new runs and stop every active one as a shutdown."""
+        self.accepting = False
+        for run in list(self.active.values()):
+            run.stop("shutdown")
 
     async def drain(self, grace: float) -> None:
         """Refuse new runs; give active ones `grace` seconds, then stop them."""

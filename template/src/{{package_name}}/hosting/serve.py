@@ -17,6 +17,7 @@ from ..agentkit.agent_settings import describe_model, model_configured
 from . import environment, logs, tracing
 from .access import AccessLog
 from .app import ResponsesApp, create_app
+from .limits import limited_protocol
 from .manifest import ManifestError, load
 from .settings import Settings, SettingsError
 from .shutdown import DrainingServer
@@ -54,9 +55,14 @@ def main(argv: list[str] | None = None) -> None:
         return
     # The drain (shutdown.py) ends every response first; the uvicorn timeout is only a
     # backstop for connections that are still open after it.
-    config = _config(_logged(app, settings), settings, timeout_graceful_shutdown=5)
+    config = _config(
+        _logged(app, settings),
+        settings,
+        timeout_graceful_shutdown=5,
+        http=limited_protocol(settings),  # limits.py: the bounds of each connection
+    )
     config.load()  # imports the event loop and HTTP modules now, before the freeze
-    server = DrainingServer(config, drain=app.server.drain)
+    server = DrainingServer(config, drain=app.server.drain, stop=app.server.stop)
     # What start-up made lives as long as the process: freezing it keeps the collector's
     # full passes to what requests make (scanning it all stalled requests by ~10 ms).
     gc.freeze()
@@ -149,6 +155,7 @@ def _config(app: ASGIApp | str, settings: Settings, **options: object) -> uvicor
         proxy_headers=False,
         server_header=False,  # no `server: uvicorn` on every answer
         ws="none",  # HTTP only: importing a WebSocket library cost ~9 ms of every start
+        timeout_keep_alive=settings.idle_timeout_seconds,  # type: ignore[arg-type]
         **options,  # type: ignore[arg-type]
     )
 

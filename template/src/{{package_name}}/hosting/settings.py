@@ -18,6 +18,22 @@
     RESPONSE_RETENTION_DAYS     stored responses older than this are deleted (30; 0: kept)
     RESPONSE_RETENTION_COUNT    only the newest this many stored responses are kept
                                 (100000; 0: no limit)
+    REPLAY_SECONDS              how long a finished background stream can be replayed (600)
+    REPLAY_MAX_BYTES            most bytes of finished background streams kept for replays
+                                (64 MiB), the oldest going first; and the most a running
+                                one keeps for its followers
+  Connections (limits.py), each past its limit closed or refused with the status named:
+    MAX_CONNECTIONS             open connections (1000); past it idle ones are closed and
+                                requests get 503, but /readiness still answers
+    MAX_HEADER_BYTES            a request's head: request line and headers (65536; 431)
+    MAX_HEADERS                 header fields in a request (100; 431)
+    MAX_REQUEST_LINE_BYTES      the request line (8192; 414)
+    HEADER_TIMEOUT_SECONDS      time to send a request's head, from connecting or from the
+                                previous response's end (10; 408 and closed)
+    IDLE_TIMEOUT_SECONDS        keep-alive: an idle connection is closed after it (5)
+    WRITE_BUFFER_BYTES          bytes held for a client that is not reading (262144)
+    WRITE_TIMEOUT_SECONDS       how long a client may leave them unread before it is
+                                dropped (30); a dropped stream's run is stopped
     LOG_LEVEL                   debug, info (default), warning, error or critical
     LOG_FORMAT                  text (default) or json (see logs.py)
 
@@ -68,6 +84,16 @@ class Settings:
     retention_count: int = 100_000
     state_dir_fallback: bool = False
     """Store in a temporary directory when state_dir is missing or read-only."""
+    replay_seconds: float = 600.0
+    replay_max_bytes: int = 64 * 1024 * 1024
+    max_connections: int = 1000
+    max_header_bytes: int = 65536
+    max_headers: int = 100
+    max_request_line_bytes: int = 8192
+    header_timeout_seconds: float = 10.0
+    idle_timeout_seconds: float = 5.0
+    write_buffer_bytes: int = 262144
+    write_timeout_seconds: float = 30.0
     store: str = "sqlite"
     """Where responses are kept: "foundry", "sqlite" (under state_dir) or "memory"."""
     storage_timeout_seconds: float = 10.0
@@ -112,6 +138,20 @@ class Settings:
             retention_days=number_setting(env, "RESPONSE_RETENTION_DAYS", 30.0),
             retention_count=int(number_setting(env, "RESPONSE_RETENTION_COUNT", 100_000)),
             state_dir_fallback=fallback == "tmp",
+            replay_seconds=number_setting(env, "REPLAY_SECONDS", 600.0),
+            replay_max_bytes=int(number_setting(env, "REPLAY_MAX_BYTES", 64 * 1024 * 1024)),
+            max_connections=int(number_setting(env, "MAX_CONNECTIONS", 1000, minimum=1)),
+            max_header_bytes=int(number_setting(env, "MAX_HEADER_BYTES", 65536, minimum=1024)),
+            max_headers=int(number_setting(env, "MAX_HEADERS", 100, minimum=8)),
+            max_request_line_bytes=int(
+                number_setting(env, "MAX_REQUEST_LINE_BYTES", 8192, minimum=256)
+            ),
+            header_timeout_seconds=number_setting(env, "HEADER_TIMEOUT_SECONDS", 10.0, 0.1),
+            idle_timeout_seconds=number_setting(env, "IDLE_TIMEOUT_SECONDS", 5.0, 0.1),
+            write_buffer_bytes=int(
+                number_setting(env, "WRITE_BUFFER_BYTES", 262144, minimum=16384)
+            ),
+            write_timeout_seconds=number_setting(env, "WRITE_TIMEOUT_SECONDS", 30.0, 0.1),
             store=store,
             storage_timeout_seconds=number_setting(env, "STORAGE_TIMEOUT_SECONDS", 10.0, 0.1),
             storage_retries=int(number_setting(env, "STORAGE_RETRIES", 3)),
