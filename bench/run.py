@@ -81,6 +81,8 @@ def _arguments() -> argparse.Namespace:
         "--only-foundry",
         action="store_true",
         help="measure only the store=foundry scenario: both real servers on a fake storage",
+    )
+    parser.add_argument(
         "--only-limits",
         action="store_true",
         help="measure only the limit rows: a 4 MiB-input stream, 500 slow readers, p99 at "

@@ -103,6 +103,8 @@ def test_the_foundry_rows_want_three_fifths_of_the_round_trip_bound() -> None:
     assert missed == 1
     _, missed = foundry.report({**met, (ours, "non-streaming, store on"): run(2000, bad=1)}, 32)
     assert missed == 1
+
+
 def test_streams_also_need_three_tenths_of_the_floor() -> None:
     floor = _measured(10_000, 4.0, 35.0, 0.15)
     microsoft = _measured(100, 100.0, 50.0, 0.3)
