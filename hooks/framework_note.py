@@ -30,7 +30,7 @@ def note(package: str, framework: str, root: Path) -> str:
     aside = path.removesuffix(".py") + "_before.py"
     return (
         f"agent_framework is now {framework}, but {path} (yours) was kept as it was: to switch, "
-        f"`git mv {path} {aside} && git commit -m 'Set agent.py aside'`, run `copier update "
+        f"`git mv {path} {aside} && git commit -m 'Set agent.py aside'`, run `copier update --trust "
         f"--defaults` to get the {framework} agent.py, then carry your changes over from {aside}"
     )
 
