@@ -166,9 +166,11 @@ def test_nothing_of_telemetry_is_imported_while_it_is_off(tmp_path: Path) -> Non
 import asyncio, sys
 import httpx2 as httpx
 import importlib.util
-for framework in ("agent_framework", "langgraph.graph", "langchain_core.language_models"):
-    if importlib.util.find_spec(framework.split(".")[0]):
-        importlib.import_module(framework)  # an agent framework may bring OpenTelemetry itself
+frameworks = {{"agent_framework": "Agent", "langgraph.graph": "StateGraph",
+              "langchain_core.language_models": "BaseChatModel"}}
+for module, name in frameworks.items():  # an agent framework may bring OpenTelemetry itself
+    if importlib.util.find_spec(module.split(".")[0]):
+        getattr(importlib.import_module(module), name)
 before = set(sys.modules)
 from {PACKAGE}.hosting import serve
 settings, app = serve.build("{PACKAGE}.agent:agent", None)
