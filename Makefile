@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test container-tools bench clean
+.PHONY: demo test container-tools bench bench-frameworks clean
 
 $(BIN)/copier: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -11,8 +11,9 @@ $(BIN)/copier: requirements-dev.txt
 	touch $@
 
 ## Render a demo agent into build/demo, serve it offline, stream two replies with `openai`.
+## FRAMEWORK=agent-framework or FRAMEWORK=langgraph renders that framework's agent.py.
 demo: $(BIN)/copier
-	$(BIN)/python scripts/demo.py
+	$(BIN)/python scripts/demo.py --framework $(or $(FRAMEWORK),none)
 
 ## The whole test suite (after linting this repository's own code).
 test: $(BIN)/copier container-tools
@@ -28,6 +29,10 @@ container-tools:
 ## BENCH_TEMPLATE=<checkout> benchmarks another checkout of the template.
 bench: $(BIN)/copier
 	$(BIN)/python bench/run.py
+
+## Framework overhead per turn: each agent_framework variant against the plain model agent.
+bench-frameworks: $(BIN)/copier
+	$(BIN)/python bench/frameworks.py
 
 clean:
 	rm -rf $(VENV) build

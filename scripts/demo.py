@@ -1,10 +1,13 @@
 """Render a demo agent from this checkout, serve it offline and stream one reply.
 
-Run with `make demo`. Everything happens under build/demo; nothing needs Azure.
+Run with `make demo` (or `make demo FRAMEWORK=langgraph`, `FRAMEWORK=agent-framework`: the
+agent.py of that framework, whose offline fallback answers). Everything happens under
+build/demo; nothing needs Azure.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import socket
@@ -56,7 +59,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_ready(url: str, process: subprocess.Popen[bytes], seconds: float = 30) -> None:
+def wait_ready(url: str, process: subprocess.Popen[bytes], seconds: float = 90) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -71,9 +74,12 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], seconds: float = 30) 
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--framework", default="none", choices=["none", "agent-framework", "langgraph"])
+    framework = parser.parse_args().framework
     shutil.rmtree(PROJECT, ignore_errors=True)
     BUILD.mkdir(exist_ok=True)
-    step(f"rendering the template into {PROJECT.relative_to(ROOT)}")
+    step(f"rendering the template into {PROJECT.relative_to(ROOT)} (agent_framework: {framework})")
     subprocess.run(
         [
             BIN / "copier",
@@ -86,6 +92,8 @@ def main() -> None:
             "agent_name=demo-agent",
             "-d",
             "function_tools={get_time: The current UTC time}",
+            "-d",
+            f"agent_framework={framework}",
             str(ROOT),
             str(PROJECT),
         ],

@@ -49,6 +49,21 @@ MATRIX: dict[str, dict[str, Any]] = {
         "function_tools": {"get_weather": "Current weather for a city"},
         "tools": [{"type": "function", "name": "lookup_order", "description": "Find an order"}],
     },
+    "langgraph": {
+        "agent_name": "graph-agent",
+        "agent_framework": "langgraph",
+        "function_tools": {"get_weather": "Current weather for a city"},
+    },
+    "agent-framework": {
+        "agent_name": LONG_NAME[:-1] + "f",
+        "agent_framework": "agent-framework",
+        "function_tools": {"get_weather": "Current weather for a city"},
+    },
+}
+FRAMEWORK_PACKAGES = {
+    "none": [],
+    "langgraph": ["langgraph", "langchain-openai"],
+    "agent-framework": ["agent-framework-core", "agent-framework-openai"],
 }
 
 
@@ -81,6 +96,11 @@ def test_variant_passes_its_own_tests_and_lint(tmp_path: Path, variant: str) -> 
     assert data["description"] == answers.get("description", "A hosted agent for Azure AI Foundry.")
     assert data["container"] == {"resources": {"cpu": cpu, "memory": memory}}
     assert data["protocols"] == [{"protocol": "responses", "version": "2.0.0"}]
+    framework = answers.get("agent_framework", "none")
+    lock = (project / "requirements.lock").read_text()
+    for framework_packages in FRAMEWORK_PACKAGES.values():
+        for name in framework_packages:
+            assert (f"\n{name}==" in lock) == (name in FRAMEWORK_PACKAGES[framework]), name
 
 
 def test_manifest_lists_every_tool_kind(tmp_path: Path) -> None:

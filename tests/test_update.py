@@ -345,3 +345,29 @@ def test_update_that_leaves_conflict_markers_fails_and_names_them(scenario: tupl
     lines = settings.read_text().splitlines(keepends=True)
     settings.write_text("".join(line for line in lines if not line.startswith(("<<<<<<<", "=======", ">>>>>>>"))))
     assert subprocess.run(check, cwd=project, capture_output=True).returncode == 0
+
+
+def test_changing_the_framework_adds_it_and_says_how_to_switch_agent_py(scenario: tuple[Path, Path]) -> None:
+    repo, project = scenario
+    edits = customise(project)
+    package = project / "src" / "my_agent"
+
+    result = copier("update", "--trust", "--defaults", "-d", "agent_framework=langgraph", cwd=project)
+
+    assert (package / "agentkit" / "langgraph_adapter.py").is_file()
+    assert '"langgraph>=' in (project / "pyproject.toml").read_text()
+    assert "\nlanggraph==" in (project / "requirements.lock").read_text()
+    for path, text in edits.items():
+        assert path.read_text() == text, path
+    assert_clean_merge(project)
+    notes = [line for line in (result.stdout + result.stderr).splitlines() if "agent_framework is now" in line]
+    assert len(notes) == 1, result.stdout + result.stderr
+    assert "src/my_agent/agent.py" in notes[0]
+
+    # What the line says: set agent.py aside, commit, update again.
+    commit_all(project, "langgraph")
+    git(project, "mv", "src/my_agent/agent.py", "src/my_agent/agent_before.py")
+    commit_all(project, "agent.py aside")
+    result = copier("update", "--trust", "--defaults", cwd=project)
+    assert "run_graph(build_graph, turn)" in (package / "agent.py").read_text()
+    assert "agent_framework is now" not in result.stdout + result.stderr
