@@ -36,15 +36,20 @@ def commit_all(repo: Path, message: str, tag: str | None = None) -> None:
         git(repo, "tag", tag)
 
 
-def template_repo(tmp_path: Path) -> Path:
-    """This checkout's template (with uncommitted changes) as a fresh repo tagged v0.1.0."""
-    repo = tmp_path / "template-repo"
+def copy_checkout(repo: Path) -> None:
+    """Copy this checkout's files (uncommitted changes included, ignored files left out)."""
     listed = git(TEMPLATE, "ls-files", "--cached", "--others", "--exclude-standard", "-z")
     for name in filter(None, listed.split("\0")):
         source = TEMPLATE / name
         if source.is_file():
             (repo / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, repo / name)
+
+
+def template_repo(tmp_path: Path) -> Path:
+    """This checkout's template (with uncommitted changes) as a fresh repo tagged v0.1.0."""
+    repo = tmp_path / "template-repo"
+    copy_checkout(repo)
     git(repo, "init", "-q", "-b", "main")
     commit_all(repo, "v0.1.0", tag="v0.1.0")
     return repo
@@ -273,12 +278,7 @@ def replace_with_checkout(repo: Path) -> None:
     """Make the repo's work tree this checkout's template (uncommitted changes included)."""
     for name in filter(None, git(repo, "ls-files", "-z").split("\0")):
         (repo / name).unlink()
-    listed = git(TEMPLATE, "ls-files", "--cached", "--others", "--exclude-standard", "-z")
-    for name in filter(None, listed.split("\0")):
-        source = TEMPLATE / name
-        if source.is_file():
-            (repo / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, repo / name)
+    copy_checkout(repo)
 
 
 def test_project_on_protocol_1_0_0_moves_to_2_0_0_with_one_line(

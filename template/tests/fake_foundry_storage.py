@@ -28,23 +28,11 @@ from typing import Any
 from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fake_foundry import _tls  # noqa: E402  (the same throwaway CA as the agents fake)
+from fake_foundry import Recorded, _tls  # noqa: E402  (the agents fake's CA and record)
 
 PROJECT = "/api/projects/demo"
 STORAGE = f"{PROJECT}/storage/"
 IDENTITY_HEADER = "fake-identity-header"
-
-
-@dataclass
-class Recorded:
-    """One storage request as the fake received it."""
-
-    method: str
-    path: str
-    """The path after `/storage/`."""
-    query: dict[str, str]
-    headers: dict[str, str]
-    body: Any
 
 
 @dataclass
