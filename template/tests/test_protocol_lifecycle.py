@@ -144,12 +144,18 @@ def test_agent_crash_is_logged_with_the_request_id_and_not_sent(tmp_path: Path) 
     assert "RuntimeError: secret internal detail" in logged
 
 
-@pytest.mark.parametrize("signals", [[signal.SIGINT], [signal.SIGTERM, signal.SIGTERM]])
+@pytest.mark.parametrize(
+    "signals",
+    [[signal.SIGINT], [signal.SIGTERM, signal.SIGTERM], [signal.SIGTERM, signal.SIGINT]],
+)
 def test_sigint_or_a_second_sigterm_ends_every_run_with_its_terminal_event(
     tmp_path: Path, signals: list[signal.Signals]
 ) -> None:
     """They used to cut streams mid-way, store them cancelled and leave background rows queued."""
-    process, url = start_server(tmp_path, "--agent", TEST_AGENT, SHUTDOWN_GRACE_SECONDS="60")
+    log = tmp_path / "server.log"
+    process, url = start_server(
+        tmp_path, "--agent", TEST_AGENT, SHUTDOWN_GRACE_SECONDS="60", log=log
+    )
     foreground: list[dict] = []
     background: list[dict] = []
     threads = [
@@ -169,6 +175,7 @@ def test_sigint_or_a_second_sigterm_ends_every_run_with_its_terminal_event(
     for stream in (foreground, background):
         assert stream[-1]["type"] == "response.failed"
         assert "shut down" in stream[-1]["response"]["error"]["message"]
+    assert f"{signals[-1].name}: ending every response now" in log.read_text()
 
     process, url = start_server(tmp_path, "--agent", TEST_AGENT)
     try:

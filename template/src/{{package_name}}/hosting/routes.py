@@ -49,6 +49,7 @@ class ResponsesServer:
         self.sessions = Sessions(settings.session_id, manifest.name)
         self.lifecycle = Lifecycle(self.store, self.sessions)
         self._background: set[asyncio.Task[None]] = set()
+        self._drained: asyncio.Task[None] | None = None
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
@@ -58,9 +59,15 @@ class ResponsesServer:
         await self.store.close()
 
     async def drain(self) -> None:
-        """Stop taking work; let runs finish within the grace period, then end them."""
-        if self.runs.accepting:
-            await self.runs.drain(self.settings.shutdown_grace_seconds)
+        """Stop taking work; let runs finish within the grace period, then end them.
+
+        Runs once, whoever asks first (a signal or the lifespan); later calls wait for it.
+        Not skipped once `stop` refused new work: its stopped runs must still end and save.
+        """
+        if self._drained is None:
+            grace = self.settings.shutdown_grace_seconds
+            self._drained = asyncio.ensure_future(self.runs.drain(grace))
+        await asyncio.shield(self._drained)
 
     def stop(self) -> None:
         """Stop taking work and end every run now, each with its terminal event."""

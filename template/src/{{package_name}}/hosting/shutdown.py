@@ -63,10 +63,10 @@ class DrainingServer(uvicorn.Server):
             loop.call_soon_threadsafe(self._begin_drain)
             return
         self.stopping = True
-        loop.call_soon_threadsafe(self._stop_now)
+        loop.call_soon_threadsafe(self._stop_now, signal.Signals(sig).name)
 
-    def _stop_now(self) -> None:
-        log.info("%s: ending every response now", "SIGINT" if not self.draining else "SIGTERM")
+    def _stop_now(self, name: str) -> None:
+        log.info("%s: ending every response now", name)
         self.stop()
         if not self.draining:
             self.draining = True
