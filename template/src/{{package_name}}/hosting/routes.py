@@ -26,7 +26,7 @@ from .references import resolve
 from .replies import JsonReply, error_reply, json_reply
 from .requests import parse_create, read_body
 from .responses import is_finished, new_response
-from .runs import Run, Runs
+from .runs import Run, Runs, conflict
 from .sessions import Sessions
 from .settings import Settings
 from .sse import EventStream
@@ -98,6 +98,8 @@ class ResponsesServer:
         caller = identity.caller(request)
         given_id = identity.response_id(request)
         parsed = parse_create(await read_body(request, self.settings.max_body_bytes))
+        if given_id and parsed.store and await self.store.get(caller, given_id) is not None:
+            raise conflict(given_id)  # before the agent runs, not when its result is stored
         history: list[dict[str, Any]] = []
         previous_session = ""
         if parsed.previous_response_id or parsed.conversation_id:
