@@ -106,6 +106,14 @@ def test_each_limit_has_its_documented_default_and_refuses_nonsense(name: str) -
         settings.Settings.from_env({name: "lots"})
 
 
+def test_a_replay_budget_too_small_for_any_frame_is_refused() -> None:
+    """REPLAY_MAX_BYTES=0 dropped every frame: the creating client's stream had no events."""
+    for small in ("0", "16383"):
+        with pytest.raises(settings.SettingsError, match="REPLAY_MAX_BYTES.*at least 16384"):
+            settings.Settings.from_env({"REPLAY_MAX_BYTES": small})
+    assert settings.Settings.from_env({"REPLAY_MAX_BYTES": "16384"}).replay_max_bytes == 16384
+
+
 def vm_kib(pid: int, field: str) -> int:
     """A memory figure of a process from /proc (VmRSS:, VmHWM:), in KiB."""
     lines = Path(f"/proc/{pid}/status").read_text().splitlines()

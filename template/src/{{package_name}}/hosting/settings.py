@@ -20,8 +20,8 @@
                                 (100000; 0: no limit)
     REPLAY_SECONDS              how long a finished background stream can be replayed (600)
     REPLAY_MAX_BYTES            most bytes of finished background streams kept for replays
-                                (64 MiB), the oldest going first; and the most a running
-                                one keeps for its followers
+                                (64 MiB, at least 16384), the oldest going first; and the
+                                most a running one keeps for its followers
   Connections (limits.py), each past its limit closed or refused with the status named:
     MAX_CONNECTIONS             open connections (1000); past it idle ones are closed and
                                 requests get 503, but /readiness still answers
@@ -139,7 +139,9 @@ class Settings:
             retention_count=int(number_setting(env, "RESPONSE_RETENTION_COUNT", 100_000)),
             state_dir_fallback=fallback == "tmp",
             replay_seconds=number_setting(env, "REPLAY_SECONDS", 600.0),
-            replay_max_bytes=int(number_setting(env, "REPLAY_MAX_BYTES", 64 * 1024 * 1024)),
+            replay_max_bytes=int(  # below a few frames, followers would get no events at all
+                number_setting(env, "REPLAY_MAX_BYTES", 64 * 1024 * 1024, minimum=16384)
+            ),
             max_connections=int(number_setting(env, "MAX_CONNECTIONS", 1000, minimum=1)),
             max_header_bytes=int(number_setting(env, "MAX_HEADER_BYTES", 65536, minimum=1024)),
             max_headers=int(number_setting(env, "MAX_HEADERS", 100, minimum=8)),
