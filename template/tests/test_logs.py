@@ -50,6 +50,20 @@ def test_start_line_and_one_access_line_per_request(tmp_path: Path) -> None:
     assert SECRET not in text
 
 
+def test_a_path_with_cr_lf_cannot_forge_a_log_line(tmp_path: Path) -> None:
+    log = tmp_path / "server.log"
+    process, url = start_server(tmp_path, log=log)
+    try:
+        forged = "x%0D%0AFAKE%20INFO%20forged"
+        assert httpx.get(f"{url}/responses/{forged}").status_code == 404
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    lines = log.read_text().splitlines()
+    assert not [line for line in lines if line.startswith("FAKE")]
+    assert any(f"GET /responses/{forged} 404 " in line for line in lines)
+
+
 def test_log_level_warning_writes_no_info_lines(tmp_path: Path) -> None:
     text, _ = serve_and_call(tmp_path, LOG_LEVEL="WARNING")
     assert text.strip() == ""

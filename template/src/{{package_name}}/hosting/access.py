@@ -49,10 +49,10 @@ class AccessLog:
 
 
 def _log(scope: Scope, start: Message | None, started: float) -> None:
-    path = scope["path"]
-    level = logging.DEBUG if path == "/readiness" else logging.INFO
+    level = logging.DEBUG if scope["path"] == "/readiness" else logging.INFO
     if not log.isEnabledFor(level):
         return
+    path = _printable(scope.get("raw_path") or scope["path"].encode())
     status = start["status"] if start else 0  # 0: the client left before an answer
     request_id = ""
     for name, value in start["headers"] if start else ():
@@ -68,3 +68,14 @@ def _log(scope: Scope, start: Message | None, started: float) -> None:
     )
     values = (method, path, status, duration, request_id, response_id)
     logs.access_line(log, level, message, values)
+
+
+_CONTROLS = {code: f"%{code:02X}" for code in (*range(32), 127)}
+
+
+def _printable(raw: bytes) -> str:
+    """The path as the client sent it (still percent-encoded), control bytes encoded too.
+
+    The decoded path could carry CR LF (`%0D%0A`) and forge a line in the log.
+    """
+    return raw.decode("latin-1").translate(_CONTROLS)
