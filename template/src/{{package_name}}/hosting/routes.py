@@ -214,6 +214,9 @@ class ResponsesServer:
         try:
             await run.create()
         except BaseException as error:
+            if isinstance(error, asyncio.CancelledError):  # the record may have been written
+                run.created = run.record is not None
+                run.abandon()
             self.runs.release(run, error)
             raise
 
