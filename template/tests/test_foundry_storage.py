@@ -216,6 +216,22 @@ def test_two_end_users_see_only_their_own_data(url: str, fake: FakeStorage) -> N
     assert client(url, "alice").responses.retrieve(response.id).id == response.id
 
 
+def test_a_user_without_a_call_id_is_refused_not_put_with_every_other(
+    url: str, fake: FakeStorage
+) -> None:
+    """Storage partitions by call id: without one, all such users shared one partition."""
+    headers = {"x-agent-user-id": "mallory-partition"}
+    lone = openai.OpenAI(base_url=url, api_key="unused", max_retries=0, default_headers=headers)
+    for ask in (
+        lambda: lone.responses.create(model="m", input="words hi", stream=True),
+        lambda: lone.responses.retrieve("caresp_" + "0" * 48),
+    ):
+        with pytest.raises(openai.BadRequestError) as refused:
+            ask()
+        assert refused.value.body["param"] == "x-agent-foundry-call-id"
+    assert not fake.requests
+
+
 def test_a_duplicate_id_is_the_protocols_409(url: str, fake: FakeStorage) -> None:
     fake.plan("create", 409)
     with pytest.raises(openai.ConflictError) as conflict:

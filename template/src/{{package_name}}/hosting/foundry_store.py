@@ -17,7 +17,7 @@ from urllib.parse import quote
 from . import codec
 from .errors import ProtocolError
 from .foundry_storage import Reply, StorageClient, StorageError
-from .identity import Caller
+from .identity import CALL_ID, USER, Caller
 from .items import listed, random_hex
 from .records import PageQuery, PreviousNotFound, Prior, Record, ResponseConflict, StoreFailure
 
@@ -202,6 +202,13 @@ class FoundryStore:
         query: dict[str, str] | None = None,
         body: bytes | None = None,
     ) -> Reply:
+        if caller.user and not caller.call_id:  # storage would put every such user together
+            raise ProtocolError(
+                400,
+                f"'{USER}' without '{CALL_ID}': Foundry storage keeps each end user apart"
+                " only by the call id; send both headers, as the platform does.",
+                CALL_ID,
+            )
         try:
             return await self.client.call(method, path, caller.call_id, query, body)
         except StorageError as error:
