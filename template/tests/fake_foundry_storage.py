@@ -272,8 +272,7 @@ def _history(partition: Partition, query: dict[str, str]) -> tuple[int, Any]:
 
 
 def _turn_output(stored: Stored) -> list[str]:
-    if stored.response.get("status") in ("failed", "cancelled"):
-        return []
+    """Every stored output item, whatever the status, as storage keeps them."""
     return [item["id"] for item in stored.response.get("output") or [] if "id" in item]
 
 

@@ -185,6 +185,29 @@ def test_a_conversation_started_elsewhere_is_the_history(url: str, fake: FakeSto
     assert len(seen(dave.responses.create(model="m", input="x", conversation="conv_portal"))) == 1
 
 
+def test_a_failed_turn_keeps_its_partial_output_out_of_later_history(
+    url: str, fake: FakeStorage
+) -> None:
+    """Storage gives back every stored output item: a failed turn's must not be stored."""
+    alice = client(url)
+    first = alice.responses.create(model="m", input="words hello")
+    for stream in (False, True):
+        failed = alice.responses.create(
+            model="m", input="call-then-fail Oslo", previous_response_id=first.id, stream=stream
+        )
+        if stream:
+            failed = [event for event in failed][-1].response
+        assert failed.status == "failed"
+        assert [item.type for item in failed.output] == ["function_call"]  # the client sees it
+        stored = fake.partitions["alice"].responses[failed.id].response
+        assert stored["status"] == "failed" and stored["output"] == []
+        after = alice.responses.create(model="m", input="describe", previous_response_id=failed.id)
+        assert after.status == "completed"
+        roles = [item["role"] for item in seen(after)]
+        # The failed turn's input message stays in storage's history (its output does not).
+        assert roles == ["user", "assistant", "user", "user"]
+
+
 def test_item_references_resolve_by_one_batch(url: str, fake: FakeStorage) -> None:
     fake.put_conversation(
         "erin", "conv_e", [{"id": "msg_ref", "type": "message", "role": "user", "content": "kept"}]

@@ -64,7 +64,7 @@ class FoundryStore:
 
     async def create(self, caller: Caller, record: Record) -> None:
         body = {
-            "response": record.response,
+            "response": _snapshot(record.response),
             "input_items": record.input,
             "history_item_ids": record.history_ids,
         }
@@ -171,7 +171,8 @@ class FoundryStore:
 
     async def _update(self, caller: Caller, record: Record) -> None:
         path = f"responses/{_part(record.id)}"
-        reply = await self._call(caller, "POST", path, body=codec.encode(record.response))
+        body = codec.encode(_snapshot(record.response))
+        reply = await self._call(caller, "POST", path, body=body)
         _check(reply, "update the response")
 
     async def _write(
@@ -238,6 +239,17 @@ class FoundryStore:
             await asyncio.sleep(PROBE_SECONDS)
             self._problem = await self._reach()
         log.info("Foundry storage at %s answers now", self.client.base)
+
+
+def _snapshot(response: dict[str, Any]) -> dict[str, Any]:
+    """The response as stored: a failed or cancelled one without its output.
+
+    Storage puts every stored output item in later turns' history, whatever the status: a
+    partial turn (a function call without its output) would break the next one.
+    """
+    if response.get("status") in ("failed", "cancelled"):
+        return {**response, "output": []}
+    return response
 
 
 def _part(value: str) -> str:
