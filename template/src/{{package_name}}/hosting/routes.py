@@ -21,7 +21,7 @@ from .items import new_response_id
 from .lifecycle import Lifecycle
 from .manifest import Manifest
 from .paging import integer, page, page_query
-from .records import Record
+from .records import Record, ResponseConflict
 from .references import resolve
 from .replies import JsonReply, error_reply, json_reply
 from .requests import parse_create, read_body
@@ -98,8 +98,6 @@ class ResponsesServer:
         caller = identity.caller(request)
         given_id = identity.response_id(request)
         parsed = parse_create(await read_body(request, self.settings.max_body_bytes))
-        if given_id and parsed.store and await self.store.get(caller, given_id) is not None:
-            raise conflict(given_id)  # before the agent runs, not when its result is stored
         history: list[dict[str, Any]] = []
         previous_session = ""
         if parsed.previous_response_id or parsed.conversation_id:
@@ -145,6 +143,10 @@ class ResponsesServer:
             caller,
         )
         run.trace = tracing.tracer.response(response, turn, identity.headers(request))
+        # A repeated id is refused before the agent runs, not once its result cannot be stored.
+        if given_id and record is not None and await self.store.get(caller, given_id) is not None:
+            self.runs.refused(run, ResponseConflict(given_id))
+            raise conflict(given_id)
         extra = [(b"x-agent-session-id", session_id.encode())]
         if parsed.background:
             return await self._start_background(request, run, extra)
