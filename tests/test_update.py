@@ -304,7 +304,8 @@ def test_project_on_protocol_1_0_0_moves_to_2_0_0_with_one_line(
     replace_with_checkout(repo)
     commit_all(repo, "v0.2.0", tag="v0.2.0")
 
-    result = copier("update", "--trust", "--skip-answered", "--quiet", cwd=project)  # the README's command
+    # The README's command (--defaults: questions new since then, e.g. agent_framework, take theirs)
+    result = copier("update", "--trust", "--skip-answered", "--defaults", "--quiet", cwd=project)
 
     said = [line for line in (result.stdout + result.stderr).splitlines() if "1.0.0" in line]
     assert said == [PROTOCOL_NOTICE]
@@ -319,7 +320,7 @@ def test_project_on_protocol_1_0_0_moves_to_2_0_0_with_one_line(
 
     git(project, "add", "-A")
     git(project, "commit", "-q", "-m", "updated")
-    again = copier("update", "--trust", "--skip-answered", "--quiet", "--vcs-ref", "v0.2.0", cwd=project)
+    again = copier("update", "--trust", "--skip-answered", "--defaults", "--quiet", "--vcs-ref", "v0.2.0", cwd=project)
     assert "1.0.0" not in again.stdout + again.stderr  # said once, on the update that moved it
 
 
