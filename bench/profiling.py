@@ -68,7 +68,8 @@ def record(
     stacks = []
     for line in output.read_text().splitlines():
         frames, _, count = line.rpartition(" ")
-        stacks.append((frames.split(";"), int(count)))
+        if count.isdigit():  # py-spy may end a stack with an empty frame name: skip such lines
+            stacks.append((frames.split(";"), int(count)))
     return stacks
 
 
