@@ -109,7 +109,9 @@ def main() -> None:
     )
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "HOME": str(BUILD / "demo-home")}
+    home = BUILD / "demo-home"  # the store keeps responses under $HOME, which must exist
+    home.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "HOME": str(home)}
     env.pop("FOUNDRY_PROJECT_ENDPOINT", None)
     step(f"starting `python -m demo_agent` on {url} (offline agent)")
     server = subprocess.Popen([VENV / "bin" / "python", "-m", "demo_agent"], cwd=PROJECT, env=env)
