@@ -154,10 +154,10 @@ class Run:
                     await asyncio.sleep(0)
                     deadline = clock() + SLICE_SECONDS
             self._close_output()
-            # The done events of a long text carry all of it: send them before the end.
-            frames = events.take()
-            if frames:
-                yield frames
+            # The done events of a long text carry all of it: send them before the end
+            # (short ones go with the end, in the same write).
+            if events.pending > FLUSH_BYTES:
+                yield events.take()
         except (Exception, asyncio.CancelledError) as error:
             self._ended_by(error)
             if self.crashed:
