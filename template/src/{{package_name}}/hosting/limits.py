@@ -245,6 +245,7 @@ class LimitedProtocol(HttpToolsProtocol):
     def _refuse(self, answer: bytes) -> None:
         """Answer with `answer` and close; nothing more is read from this connection."""
         self._refused = True
+        self.connections.discard(self)  # going away: no longer counted against the limit
         self.headers = []
         if not self.transport.is_closing():
             self.transport.write(answer)
@@ -258,6 +259,7 @@ class LimitedProtocol(HttpToolsProtocol):
             self._refuse(HEAD_TIMEOUT)
         else:  # an idle connection that never started a request: nothing to answer
             self._refused = True
+            self.connections.discard(self)
             self.transport.close()
 
     def _write_stalled(self) -> None:
@@ -279,4 +281,5 @@ class LimitedProtocol(HttpToolsProtocol):
         if waiting:
             oldest = min(waiting, key=lambda conn: conn._since)
             oldest._refused = True
+            self.connections.discard(oldest)
             oldest.transport.abort()
