@@ -16,7 +16,6 @@ Usage: v0_2_0_azure_yaml.py ANSWERS_FILE
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +25,8 @@ from typing import Any
 import yaml
 
 sys.dont_write_bytecode = True  # leave no __pycache__ in the project
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "hooks"))
+from write_manifest import load_rules  # noqa: E402  (the hook's loader of manifest.py)
 
 OLD_FILE = "agent.yaml"
 KNOWN = {
@@ -38,18 +39,6 @@ KNOWN = {
     "environment_variables",
     "tools",
 }
-
-
-def load_rules(package: str) -> ModuleType:
-    """Import the updated project's hosting/manifest.py by path (as the hook does)."""
-    path = Path("src", package, "hosting", "manifest.py")
-    spec = importlib.util.spec_from_file_location(f"{package}_manifest_rules", path)
-    if spec is None or spec.loader is None:
-        raise SystemExit(f"error: {path} is missing; the update did not finish")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def old_manifest() -> str | None:
