@@ -328,6 +328,19 @@ def test_quiet_streams_get_keep_alive_comments(scripted: Served) -> None:
     assert events(reply.text)[-1]["type"] == "response.completed"
 
 
+def test_a_quiet_agent_does_not_hold_back_the_response_head(scripted: Served) -> None:
+    # The head waits for the first chunk (to share its write) only HEAD_WAIT seconds.
+    body = json.dumps({"input": "sleep 1.5", "stream": True}).encode()
+    started = time.monotonic()
+    with httpx.stream("POST", f"{scripted.url}/responses", content=body, timeout=30) as reply:
+        head = time.monotonic() - started
+        text = reply.read().decode()
+    assert reply.status_code == 200
+    assert head < 1.0, f"the head came after {head:.2f} s, with the agent's first output"
+    assert events(text)[-1]["type"] == "response.completed"
+    assert time.monotonic() - started >= 1.5
+
+
 def test_background_stream_replays_after_a_sequence_number(scripted: Served) -> None:
     reply = post(scripted, {"input": "words r s", "stream": True, "background": True})
     original = events(reply.text)

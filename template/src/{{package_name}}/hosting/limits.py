@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from .batched_writes import BatchedTransport
 from .errors import error_body
 from .settings import Settings
 
@@ -129,7 +130,7 @@ class LimitedProtocol(HttpToolsProtocol):
     limits: Limits
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        super().connection_made(BatchedTransport(transport, self.loop))  # type: ignore[arg-type]
         transport.set_write_buffer_limits(high=self.limits.write_buffer_bytes)
         self._head_bytes = 0
         self._header_count = 0

@@ -16,6 +16,8 @@ from starlette.types import Receive, Scope, Send
 from .codec import encode
 
 KEEPALIVE = b": keep-alive\n\n"
+HEAD_WAIT = 0.05
+"""Seconds the response head waits for the first chunk, to go out in the same write."""
 HEADERS = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
     (b"cache-control", b"no-cache"),
@@ -32,10 +34,12 @@ def frame(event: dict[str, Any]) -> bytes:
 class EventStream:
     """Stream the byte chunks of `chunks` as `text/event-stream`.
 
-    When the client goes away, `on_disconnect` runs once; it is expected to cancel the
-    task serving this stream, which ends it quietly. `on_close` runs once the stream is
-    over, however it ended: even when the very first send fails, whatever the stream
-    stands for is finished there.
+    The response head waits for the first chunk, at most HEAD_WAIT seconds, so a short
+    stream goes out in one write (see batched_writes.py). A stream still running after
+    HEAD_WAIT starts listening for the client going away (a short one never pays for
+    it); then `on_disconnect` runs once; it is expected to cancel the task serving this
+    stream, which ends it quietly. `on_close` runs once the stream is over, however it ended:
+    even when the very first send fails, whatever the stream stands for is finished there.
     """
 
     def __init__(
@@ -47,46 +51,59 @@ class EventStream:
         on_close: Callable[[], None] | None = None,
     ) -> None:
         self.chunks = chunks
-        self.headers = HEADERS + headers
+        self.head = {"type": "http.response.start", "status": 200, "headers": HEADERS + headers}
         self.keepalive = keepalive
         self.on_disconnect = on_disconnect
         self.on_close = on_close
         self.gone = False
+        self._send: Send | None = None
+        self._receive: Receive | None = None
+        self._watcher: asyncio.Task[None] | None = None
+        self._started = False
         self._sending = False
         self._last_sent = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+        self._ping: asyncio.Task[None] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         loop = asyncio.get_running_loop()
-        watcher = keeper = None
+        self._send, self._receive = send, receive
+        self._last_sent = loop.time()
+        self._timer = loop.call_later(HEAD_WAIT, self._tick)
         try:
-            await send({"type": "http.response.start", "status": 200, "headers": self.headers})
-            self._last_sent = loop.time()
-            watcher = loop.create_task(self._watch(receive))
-            keeper = loop.create_task(self._keep_alive(send)) if self.keepalive else None
             async for chunk in self.chunks:
                 if self.gone:
                     break
-                await self._write(send, chunk)
+                await self._write(chunk)
             if not self.gone:
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                await self._write(b"", more=False)
         except asyncio.CancelledError:
             if not self.gone:
                 raise
             asyncio.current_task().uncancel()  # type: ignore[union-attr]
         finally:
-            for task in (watcher, keeper):
-                if task is not None:
-                    task.cancel()
+            if self._watcher is not None:
+                self._watcher.cancel()
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            if self._ping is not None:
+                self._ping.cancel()
             try:
                 await self.chunks.aclose()  # type: ignore[attr-defined]
             finally:
                 if self.on_close is not None:
                     self.on_close()
 
-    async def _write(self, send: Send, chunk: bytes) -> None:
+    async def _write(self, chunk: bytes, more: bool = True) -> None:
+        assert self._send is not None
         self._sending = True
         try:
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            if not self._started:
+                self._started = True
+                await self._send(self.head)
+            if chunk or not more:
+                await self._send({"type": "http.response.body", "body": chunk, "more_body": more})
         finally:
             self._sending = False
             self._last_sent = asyncio.get_running_loop().time()
@@ -97,9 +114,19 @@ class EventStream:
         self.gone = True
         self.on_disconnect()
 
-    async def _keep_alive(self, send: Send) -> None:
+    def _tick(self) -> None:
+        """Watch for the client leaving; send the head if no chunk came yet, or a keep-alive."""
+        self._timer = None
+        if self.gone:
+            return
         loop = asyncio.get_running_loop()
-        while True:
-            await asyncio.sleep(self._last_sent + self.keepalive - loop.time())
-            if not self._sending and loop.time() - self._last_sent >= self.keepalive:
-                await self._write(send, KEEPALIVE)
+        if self._watcher is None:
+            assert self._receive is not None
+            self._watcher = loop.create_task(self._watch(self._receive))
+        quiet = loop.time() - self._last_sent
+        idle = self._ping is None or self._ping.done()
+        if idle and not self._sending and (not self._started or quiet >= self.keepalive > 0):
+            self._ping = loop.create_task(self._write(b"" if not self._started else KEEPALIVE))
+        if self.keepalive:
+            wait = self.keepalive - quiet
+            self._timer = loop.call_later(wait if wait > 0 else self.keepalive, self._tick)
