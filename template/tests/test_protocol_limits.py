@@ -191,6 +191,23 @@ def test_a_kept_alive_connection_is_closed_when_idle(limited: Served) -> None:
     assert closed_within(sock, 3)  # IDLE_TIMEOUT_SECONDS=1; uvicorn's own is 5
 
 
+def test_a_slow_head_after_a_first_request_gets_408(limited: Served) -> None:
+    sock = connect(limited)
+    sock.sendall(b"GET /readiness HTTP/1.1\r\nhost: x\r\n\r\n")
+    sock.settimeout(5)
+    assert sock.recv(65536).startswith(b"HTTP/1.1 200 ")
+    started = time.monotonic()
+    sock.sendall(b"GET /readiness HTTP/1.1\r\nhost: x\r\n")  # and never the blank line
+    for _ in range(8):  # keep trickling bytes, as a slow-headers attack does
+        time.sleep(0.25)
+        try:
+            sock.sendall(b"x-slow: 1\r\n")
+        except OSError:
+            break
+    assert answer(sock).startswith(b"HTTP/1.1 408 ")
+    assert time.monotonic() - started < 2.5  # HEADER_TIMEOUT_SECONDS=1 from its first byte
+
+
 def test_idle_connections_past_the_limit_make_room(limited: Served) -> None:
     idle = [connect(limited) for _ in range(100)]  # MAX_CONNECTIONS=40
     time.sleep(0.3)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -37,10 +38,10 @@ class AccessLog:
         started = time.perf_counter()
         answer: list[Message] = []
 
-        async def answering(message: Message) -> None:
+        def answering(message: Message) -> Awaitable[None]:
             if not answer:
                 answer.append(message)  # the first message is always http.response.start
-            await send(message)
+            return send(message)  # its awaitable, not one more coroutine around it
 
         try:
             await self.app(scope, receive, answering)

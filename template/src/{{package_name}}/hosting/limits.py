@@ -8,7 +8,9 @@ keeps buffering for a client that does not read. Here each connection has bounds
 - a request line longer than MAX_REQUEST_LINE_BYTES gets 414, a head larger than
   MAX_HEADER_BYTES or with more than MAX_HEADERS fields gets 431, and the connection
   closes; a head unfinished after HEADER_TIMEOUT_SECONDS (counted from connecting, or
-  from the previous response's end) gets 408;
+  from the first byte of a later request on a kept-alive connection, which until then
+  uvicorn closes after IDLE_TIMEOUT_SECONDS) gets 408: a head that arrives whole never
+  costs a timer;
 - past MAX_CONNECTIONS open connections, the oldest one still waiting for a request is
   closed to make room, and when none is waiting, requests get 503, except /readiness,
   so the platform still sees a live server;
@@ -167,6 +169,10 @@ class LimitedProtocol(HttpToolsProtocol):
             self._head_bytes += len(data)
             if self._head_bytes > self.limits.max_header_bytes:
                 self._refuse(HEAD_TOO_LARGE)
+            elif self._head_timer is None:  # a later request's head, still unfinished
+                self._head_timer = self.loop.call_later(
+                    self.limits.header_timeout, self._head_timed_out
+                )
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -227,10 +233,6 @@ class LimitedProtocol(HttpToolsProtocol):
         self._began = False
         self._waiting = True
         self._since = self.loop.time()
-        if self._head_timer is None:
-            self._head_timer = self.loop.call_later(
-                self.limits.header_timeout, self._head_timed_out
-            )
 
     def pause_writing(self) -> None:
         super().pause_writing()

@@ -28,8 +28,8 @@
     MAX_HEADER_BYTES            a request's head: request line and headers (65536; 431)
     MAX_HEADERS                 header fields in a request (100; 431)
     MAX_REQUEST_LINE_BYTES      the request line (8192; 414)
-    HEADER_TIMEOUT_SECONDS      time to send a request's head, from connecting or from the
-                                previous response's end (10; 408 and closed)
+    HEADER_TIMEOUT_SECONDS      time to send a request's head, from connecting or from a
+                                later request's first byte (10; 408 and closed)
     IDLE_TIMEOUT_SECONDS        keep-alive: an idle connection is closed after it (5)
     WRITE_BUFFER_BYTES          bytes held for a client that is not reading (262144)
     WRITE_TIMEOUT_SECONDS       how long a client may leave them unread before it is
