@@ -34,7 +34,7 @@ OTLP_PROTOCOL = "http/protobuf"
 def install(manifest: Manifest, env: Mapping[str, str]) -> OtelTracer:
     """Set up export to every configured backend; return the hooks that make the spans."""
     identity = Identity.from_env(manifest, env)
-    resource = Resource.create(_service_name(identity, env))
+    resource = HashedResource(Resource.create(_service_name(identity, env)))
     span_exporters, log_exporters, backends = _exporters(env)
     # Each exporter's outbox is sent by the flusher's thread as responses end (flush.py).
     span_outboxes = [Outbox(exporter) for exporter in span_exporters]
@@ -57,6 +57,22 @@ def install(manifest: Manifest, env: Mapping[str, str]) -> OtelTracer:
     tracer = OtelTracer(provider.get_tracer(__package__), identity, capture, flusher, description)
     atexit.register(tracer.close)  # also in `--reload` children, which never return to serve.py
     return tracer
+
+
+class HashedResource(Resource):
+    """A Resource that works out its hash once.
+
+    The OTLP encoder groups spans by resource, hashing it for every span, and a
+    Resource's hash is its attributes written as JSON: a tenth of the export thread's time.
+    A Resource never changes, so one hash does.
+    """
+
+    def __init__(self, resource: Resource) -> None:
+        super().__init__(resource.attributes, resource.schema_url)
+        self._hash = super().__hash__()
+
+    def __hash__(self) -> int:
+        return self._hash
 
 
 def _service_name(identity: Identity, env: Mapping[str, str]) -> dict[str, str]:
