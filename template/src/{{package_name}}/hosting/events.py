@@ -22,6 +22,10 @@ _DELTA_HEAD = (
 _DELTA_TAIL = b',"logprobs":[],"sequence_number":'
 
 
+TEXT_PIECES = 4096
+"""Pieces of a message's text kept apart before they are joined (each costs ~50 bytes)."""
+
+
 class ResponseEvents:
     """The output of one response, built item by item."""
 
@@ -35,6 +39,8 @@ class ResponseEvents:
         self.started = False
         self._message: dict[str, Any] | None = None
         self._text: list[str] = []
+        self._blocks: list[str] = []
+        """The message's text so far, TEXT_PIECES pieces joined at a time."""
         self._delta_head = b""
 
     def take(self) -> list[bytes]:
@@ -68,7 +74,11 @@ class ResponseEvents:
             if output:
                 if self._message is None:
                     self._open_message()
-                self._text.append(output)
+                text = self._text
+                text.append(output)
+                if len(text) == TEXT_PIECES:  # a long text: a few strings, not many small ones
+                    self._blocks.append("".join(text))
+                    text.clear()
                 if self.frames is not None:
                     self._emit_delta(output)
             return
@@ -100,7 +110,7 @@ class ResponseEvents:
         if item is None:
             return
         self._message = None
-        text = "".join(self._text)
+        text = "".join(self._blocks) + "".join(self._text)
         if self.frames is not None:  # no events to make for a response that is not streamed
             where = {"item_id": item["id"], "output_index": len(self.output), "content_index": 0}
             self._emit("response.output_text.done", **where, text=text, logprobs=[])
@@ -124,6 +134,7 @@ class ResponseEvents:
             "content": [],
         }
         self._text = []
+        self._blocks = []
         if self.frames is not None:
             self._delta_head = _DELTA_HEAD % (item["id"].encode(), index)
         self._emit("response.output_item.added", output_index=index, item=item)
