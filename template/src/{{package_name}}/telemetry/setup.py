@@ -1,7 +1,8 @@
 """Build the exporters the environment asks for and install the tracing hooks.
 
 Why each library: `opentelemetry-sdk` makes spans and log records (flush.py batches them);
-`opentelemetry-exporter-otlp-proto-http` sends them to any OTLP collector over HTTP;
+`opentelemetry-exporter-otlp-proto-http` sends them to any OTLP collector over HTTP
+(otlp_spans.py writes its span requests faster);
 `azure-monitor-opentelemetry-exporter` (Microsoft's) sends them to Application Insights,
 where the Foundry portal's Traces view reads them. Only OTLP over HTTP is supported (gRPC
 would add grpcio); another OTEL_EXPORTER_OTLP_PROTOCOL is refused with a warning.
@@ -134,9 +135,9 @@ def _exporters(env: Mapping[str, str]) -> tuple[list[Any], list[Any], list[str]]
 def _otlp_exporter(signal: str) -> Any:
     """The OTLP/HTTP exporter of one signal; it reads its endpoint, headers and timeout."""
     if signal == "TRACES":
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from .otlp_spans import SpanExporter
 
-        return OTLPSpanExporter()
+        return SpanExporter()
     from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 
     return OTLPLogExporter()
