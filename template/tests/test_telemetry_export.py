@@ -8,6 +8,7 @@ are in test_telemetry.py.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -291,3 +292,43 @@ def test_responses_ending_together_share_an_export_and_the_last_one_goes_at_once
     wait_for(2)
     assert [batch for _, batch in exported] == [[0], list(range(1, 41))]
     assert exported[1][0] - ended < flush.PAUSE / 2
+
+
+def test_an_outbox_sends_at_most_its_batch_per_request() -> None:
+    flush = import_module(f"{PACKAGE}.telemetry.flush")
+    exported: list[list[int]] = []
+
+    class Recording:
+        def export(self, batch: list[int]) -> None:
+            exported.append(batch)
+
+        def shutdown(self) -> None:
+            pass
+
+    outbox = flush.Outbox(Recording(), batch=3)
+    for item in range(7):
+        outbox.add(item)
+    outbox.send()
+    assert exported == [[0, 1, 2], [3, 4, 5], [6]]
+
+
+def test_an_otlp_collector_gets_a_passs_spans_in_one_request_not_one_per_512(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each request costs the exporter ~1.5 ms: under load a pass holds a thousand spans."""
+    setup = import_module(f"{PACKAGE}.telemetry.setup")
+    span = import_module("opentelemetry.sdk.trace").ReadableSpan
+    context = import_module("opentelemetry.trace").SpanContext
+    with OtlpReceiver() as otlp:
+        monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", f"{otlp.url}/v1/traces")
+        spans, logs, _ = setup._outboxes(os.environ, capture=False)
+        (outbox,) = spans
+        (with_content,), _, _ = setup._outboxes(os.environ, capture=True)
+        assert with_content.batch == 512  # a span with message content may be megabytes
+        for number in range(1, 1501):
+            outbox.add(span(f"span {number}", context(1, number, is_remote=False)))
+        outbox.send()
+        outbox.exporter.shutdown()
+    assert logs == []
+    assert len(otlp.received) == 1
+    assert [found["name"] for found in otlp.spans()] == [f"span {n}" for n in range(1, 1501)]

@@ -45,7 +45,7 @@ IDLE = 5.0
 QUEUE = 2048
 """Items an outbox holds at most (the SDK's batch processors hold as many)."""
 BATCH = 512
-"""Items per export request at most."""
+"""Items per export request at most (the SDK's batch processors send as many)."""
 
 
 class Exporter(Protocol):
@@ -55,10 +55,11 @@ class Exporter(Protocol):
 
 
 class Outbox:
-    """What waits for one exporter: the newest QUEUE items, sent in batches of BATCH."""
+    """What waits for one exporter: the newest QUEUE items, sent `batch` at a time."""
 
-    def __init__(self, exporter: Exporter) -> None:
+    def __init__(self, exporter: Exporter, batch: int = BATCH) -> None:
         self.exporter = exporter
+        self.batch = batch
         self.dropped = 0
         self._items: deque[Any] = deque(maxlen=QUEUE)
         self._sending = threading.Lock()
@@ -73,7 +74,7 @@ class Outbox:
         with self._sending:
             held = len(self._items)
             while held:  # only this method takes items out, so `held` are there
-                batch = [self._items.popleft() for _ in range(min(held, BATCH))]
+                batch = [self._items.popleft() for _ in range(min(held, self.batch))]
                 held -= len(batch)
                 try:
                     self.exporter.export(batch)

@@ -22,6 +22,10 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanKind, StatusCode
 
+SPANS_PER_REQUEST = 2048
+"""Spans per export request at most, without message content: about 1.4 MB of response spans
+(an OpenTelemetry Collector takes 20 MiB by default). An HTTP request costs the exporter
+about 1.5 ms: 3 us a span at the SDK's 512."""
 _BYTE = [bytes((n,)) for n in range(128)]
 _FIXED64 = struct.Struct("<Q").pack
 _FIXED32 = struct.Struct("<I").pack

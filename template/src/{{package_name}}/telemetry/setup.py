@@ -13,7 +13,6 @@ from __future__ import annotations
 import atexit
 import logging
 from collections.abc import Mapping
-from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.sdk._logs import LoggerProvider
@@ -21,7 +20,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 
 from ..hosting.manifest import Manifest
-from .flush import Flusher, LogOutbox, Outbox, SpanOutbox
+from .flush import BATCH, Flusher, LogOutbox, Outbox, SpanOutbox
 from .logs import ExportHandler
 from .spans import Enrich, Identity, OtelTracer
 
@@ -36,10 +35,9 @@ def install(manifest: Manifest, env: Mapping[str, str]) -> OtelTracer:
     """Set up export to every configured backend; return the hooks that make the spans."""
     identity = Identity.from_env(manifest, env)
     resource = HashedResource(Resource.create(_service_name(identity, env)))
-    span_exporters, log_exporters, backends = _exporters(env)
+    capture = env.get(CAPTURE, "").strip().lower() in CAPTURE_ON
     # Each exporter's outbox is sent by the flusher's thread as responses end (flush.py).
-    span_outboxes = [Outbox(exporter) for exporter in span_exporters]
-    log_outboxes = [Outbox(exporter) for exporter in log_exporters]
+    span_outboxes, log_outboxes, backends = _outboxes(env, capture)
     flusher = Flusher(span_outboxes + log_outboxes)
     provider = TracerProvider(resource=resource, shutdown_on_exit=False)
     provider.add_span_processor(Enrich(identity))
@@ -51,7 +49,6 @@ def install(manifest: Manifest, env: Mapping[str, str]) -> OtelTracer:
         for outbox in log_outboxes:
             logger_provider.add_log_record_processor(LogOutbox(outbox, flusher))
         logging.getLogger().addHandler(ExportHandler(logger_provider))
-    capture = env.get(CAPTURE, "").strip().lower() in CAPTURE_ON
     description = " and ".join(backends) or "configured, but no exporter could start"
     if capture:
         description += ", with message content"
@@ -83,10 +80,12 @@ def _service_name(identity: Identity, env: Mapping[str, str]) -> dict[str, str]:
     return {"service.name": identity.agent_name}
 
 
-def _exporters(env: Mapping[str, str]) -> tuple[list[Any], list[Any], list[str]]:
-    """(span exporters, log exporters, what each backend is called in the start-up line)."""
-    spans: list[Any] = []
-    logs: list[Any] = []
+def _outboxes(
+    env: Mapping[str, str], capture: bool
+) -> tuple[list[Outbox], list[Outbox], list[str]]:
+    """(span outboxes, log outboxes, what each backend is called in the start-up line)."""
+    spans: list[Outbox] = []
+    logs: list[Outbox] = []
     backends: list[str] = []
     connection = env.get("APPLICATIONINSIGHTS_CONNECTION_STRING", "").strip()
     if connection:
@@ -96,8 +95,8 @@ def _exporters(env: Mapping[str, str]) -> tuple[list[Any], list[Any], list[str]]
         )
 
         try:
-            spans.append(AzureMonitorTraceExporter(connection_string=connection))
-            logs.append(AzureMonitorLogExporter(connection_string=connection))
+            spans.append(Outbox(AzureMonitorTraceExporter(connection_string=connection)))
+            logs.append(Outbox(AzureMonitorLogExporter(connection_string=connection)))
             backends.append("Azure Monitor")
         except ValueError as error:
             log.warning(
@@ -105,7 +104,7 @@ def _exporters(env: Mapping[str, str]) -> tuple[list[Any], list[Any], list[str]]
                 "from the Application Insights resource",
                 error,
             )
-    for signal, exporters in (("TRACES", spans), ("LOGS", logs)):
+    for signal, outboxes in (("TRACES", spans), ("LOGS", logs)):
         endpoint = env.get(f"OTEL_EXPORTER_OTLP_{signal}_ENDPOINT") or env.get(
             "OTEL_EXPORTER_OTLP_ENDPOINT"
         )
@@ -125,19 +124,23 @@ def _exporters(env: Mapping[str, str]) -> tuple[list[Any], list[Any], list[str]]
                 OTLP_PROTOCOL,
             )
             continue
-        exporters.append(_otlp_exporter(signal))
+        outboxes.append(_otlp_outbox(signal, capture))
         backend = f"OTLP {endpoint}"
         if backend not in backends:
             backends.append(backend)
     return spans, logs, backends
 
 
-def _otlp_exporter(signal: str) -> Any:
-    """The OTLP/HTTP exporter of one signal; it reads its endpoint, headers and timeout."""
-    if signal == "TRACES":
-        from .otlp_spans import SpanExporter
+def _otlp_outbox(signal: str, capture: bool) -> Outbox:
+    """The OTLP/HTTP exporter of one signal (it reads its endpoint, headers and timeout).
 
-        return SpanExporter()
+    Spans go SPANS_PER_REQUEST at a time, or the SDK's 512 when they carry message content,
+    which can make one span megabytes.
+    """
+    if signal == "TRACES":
+        from .otlp_spans import SPANS_PER_REQUEST, SpanExporter
+
+        return Outbox(SpanExporter(), batch=BATCH if capture else SPANS_PER_REQUEST)
     from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 
-    return OTLPLogExporter()
+    return Outbox(OTLPLogExporter())
