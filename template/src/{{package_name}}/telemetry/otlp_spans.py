@@ -20,7 +20,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import Link, SpanKind, StatusCode
+from opentelemetry.trace import Link, SpanContext, SpanKind, StatusCode
 
 SPANS_PER_REQUEST = 2048
 """Spans per export request at most, without message content: about 1.4 MB of response spans
@@ -103,12 +103,7 @@ def _scope(scope: InstrumentationScope | None) -> bytes:
 
 def _span(span: ReadableSpan) -> bytes:
     context = span.context
-    parts = [
-        b"\x0a\x10",
-        context.trace_id.to_bytes(16, "big"),
-        b"\x12\x08",
-        context.span_id.to_bytes(8, "big"),
-    ]
+    parts = _ids(context)
     if context.trace_state:
         parts.append(_text(b"\x1a", ",".join(f"{k}={v}" for k, v in context.trace_state.items())))
     parent = span.parent
@@ -141,6 +136,16 @@ def _span(span: ReadableSpan) -> bytes:
     return b"".join(parts)
 
 
+def _ids(context: SpanContext) -> list[bytes]:
+    """Fields 1 and 2 of a span and of a link: the trace id and the span id."""
+    return [
+        b"\x0a\x10",
+        context.trace_id.to_bytes(16, "big"),
+        b"\x12\x08",
+        context.span_id.to_bytes(8, "big"),
+    ]
+
+
 def _event(event: Event) -> bytes:
     parts = [
         b"\x09" + _FIXED64(event.timestamp) if event.timestamp else b"",
@@ -154,13 +159,8 @@ def _event(event: Event) -> bytes:
 
 def _link(link: Link) -> bytes:
     context = link.context
-    parts = [
-        b"\x0a\x10",
-        context.trace_id.to_bytes(16, "big"),
-        b"\x12\x08",
-        context.span_id.to_bytes(8, "big"),
-        _attributes(b"\x22", link.attributes),
-    ]
+    parts = _ids(context)
+    parts.append(_attributes(b"\x22", link.attributes))
     if link.dropped_attributes:
         parts += (b"\x28", _varint(link.dropped_attributes))
     parts.append(b"\x35" + _FIXED32(_HAS_IS_REMOTE | (_IS_REMOTE if context.is_remote else 0)))
