@@ -1,12 +1,13 @@
 """The SDK's OTLP/HTTP span exporter, writing its protobuf request directly.
 
 The SDK's encoder builds a protobuf object per span, attribute and value before it
-serialises them: 36 us a span, two fifths of what a request costs the server with export
-on. `encode_spans` writes the same bytes (tests compare them with the SDK's) in a fifth of
+serialises them: 36 us a span, the largest part of what export cost a request.
+`encode_spans` writes the same bytes (tests compare them with the SDK's) in a fifth of
 the time, mostly because an attribute whose value is the one it had in the last span
 (the agent's identity, the project, the operation) is written once and then reused.
-Anything it does not know (an attribute value of another type) leaves the batch to the
-SDK's encoder; sending, retries, headers, compression and limits stay the exporter's.
+A value it does not take (an int beyond int64, text that is not UTF-8, another type) leaves
+the batch to the SDK's encoder; sending, retries, headers, compression and limits stay the
+exporter's.
 """
 
 from __future__ import annotations
