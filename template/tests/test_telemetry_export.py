@@ -325,6 +325,7 @@ def test_an_otlp_collector_gets_a_passs_spans_in_one_request_not_one_per_512(
         (outbox,) = spans
         (with_content,), _, _ = setup._outboxes(os.environ, capture=True)
         assert with_content.batch == 512  # a span with message content may be megabytes
+        with_content.exporter.shutdown()
         for number in range(1, 1501):
             outbox.add(span(f"span {number}", context(1, number, is_remote=False)))
         outbox.send()

@@ -53,11 +53,13 @@ class SpanExporter(OTLPSpanExporter):
     """`OTLPSpanExporter`, with `encode_spans` making the request body."""
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        if self._shutdown:
+            return super().export(spans)  # it refuses the batch, and says why
         try:
             data = encode_spans(spans)
         except ValueError:  # Unsupported, or text that is not UTF-8: the SDK skips the value
             return super().export(spans)
-        if self._shutdown or 0 < self._max_request_size < len(data):
+        if 0 < self._max_request_size < len(data):
             return super().export(spans)  # it refuses the batch, and says why
         with self._metrics.export_operation(len(spans)) as result:
             sent = self._client.export(data)
@@ -197,26 +199,14 @@ def _add_attributes(parts: list[bytes], tag: bytes, attributes: Mapping[str, Any
             name = _text(b"\x0a", key)
             if len(_keys) < _REMEMBERED:
                 _keys[key] = name
-        if type(value) is str and len(name) + len(value) < 124:  # short: all lengths one byte
+        encoded = b""
+        if type(value) is str and len(name) + len(value) < 124:  # may be short enough:
             text = value.encode("utf-8")
             size = len(text)
-            pair_size = len(name) + size + 4
-            if pair_size < 0x80:
-                encoded = b"".join(
-                    (
-                        tag,
-                        _BYTE[pair_size],
-                        name,
-                        b"\x12",
-                        _BYTE[size + 2],
-                        b"\x0a",
-                        _BYTE[size],
-                        text,
-                    )
-                )
-            else:  # more bytes than characters
-                encoded = _field(tag, name + _field(b"\x12", _any(value)))
-        else:
+            if len(name) + size + 4 < 0x80:  # every length one byte: written in one go
+                pair = (tag, _BYTE[len(name) + size + 4], name, b"\x12", _BYTE[size + 2])
+                encoded = b"".join((*pair, b"\x0a", _BYTE[size], text))
+        if not encoded:
             encoded = _field(tag, name + _field(b"\x12", _any(value)))
         parts.append(encoded)
         if type(value) in _SCALARS and key in _keys:
