@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import httpx2 as httpx
+import pytest
 
 from conftest import AGENT_NAME, PACKAGE, PROJECT, TEST_AGENT, start_server
 
@@ -88,6 +90,32 @@ def test_json_lines_carry_the_access_fields(tmp_path: Path) -> None:
     assert access["response_id"] == stored.json()["id"]
     assert access["duration_ms"] >= 0
     assert "trace_id" not in access  # telemetry is off: there is no trace
+
+
+@pytest.mark.parametrize("traced", [False, True])
+def test_json_access_lines_are_the_lines_of_their_fields(
+    traced: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    logs = importlib.import_module(f"{PACKAGE}.hosting.logs")
+    tracing = importlib.import_module(f"{PACKAGE}.hosting.tracing")
+    if traced:
+
+        class Traced(tracing.Tracer):
+            def trace_ids(self) -> tuple[str, str]:
+                return "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
+
+        monkeypatch.setattr(tracing, "tracer", Traced())
+    formatter = logs.JsonLines()
+    # Quotes, backslashes, percent-encoded controls and Latin-1 as a path can hold them.
+    path = '/responses/a"b\\c%0D%0A\u00e9\u0085\u00ff'
+    values = ("POST", path, 404, 12345.6, "req-1", "")
+    message = f"POST {path} 404 12345.6 ms request=req-1 response=-"
+    line = formatter.line(1764756000.5, "INFO", "x.hosting.access", message, values)
+    fields = dict(zip(logs.FIELDS, values, strict=True))
+    as_dict = formatter.line(1764756000.5, "INFO", "x.hosting.access", message, fields)
+    assert line == as_dict  # byte for byte what orjson writes of the same fields
+    assert json.loads(line)["path"] == path
+    assert ("trace_id" in json.loads(line)) is traced
 
 
 def test_a_bad_log_setting_exits_2_with_the_fix(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ import asyncio
 import logging
 import sys
 import time
+from json.encoder import encode_basestring as _quoted
 from typing import Any, TextIO
 
 from . import tracing
@@ -85,8 +86,8 @@ class JsonLines(logging.Formatter):
         message: str,
         fields: dict[str, Any] | tuple[Any, ...],
     ) -> str:
-        if isinstance(fields, tuple):  # an access line's values
-            fields = dict(zip(FIELDS, fields, strict=True))
+        if isinstance(fields, tuple):  # an access line's values, in the order of FIELDS
+            return self._access(created, level, name, message, fields)
         entry = {
             "time": self._clock(created),
             "level": level,
@@ -98,6 +99,24 @@ class JsonLines(logging.Formatter):
         if ids:
             entry["trace_id"], entry["span_id"] = ids
         return encode(entry).decode()
+
+    def _access(
+        self, created: float, level: str, name: str, message: str, values: tuple[Any, ...]
+    ) -> str:
+        """The line `line` would make of an access line's values, in half the time: no dict
+        for orjson. `_quoted` writes a string as orjson does (every code point compared); the
+        status is an int and the duration a float, both the server's own.
+        """
+        method, path, status, duration, request_id, response_id = values
+        text = (
+            f'{{"time":"{self._clock(created)}","level":{_quoted(level)},'
+            f'"logger":{_quoted(name)},"message":{_quoted(message)},'
+            f'"method":{_quoted(method)},"path":{_quoted(path)},"status":{status:d},'
+            f'"duration_ms":{duration!r},"request_id":{_quoted(request_id)},'
+            f'"response_id":{_quoted(response_id)}'
+        )
+        ids = tracing.tracer.trace_ids()
+        return f'{text},"trace_id":"{ids[0]}","span_id":"{ids[1]}"}}' if ids else text + "}"
 
 
 class _Lines:

@@ -72,14 +72,19 @@ class SpanExporter(OTLPSpanExporter):
 def encode_spans(spans: Sequence[ReadableSpan]) -> bytes:
     """An ExportTraceServiceRequest: the spans grouped by resource, then by scope."""
     groups: dict[Resource, dict[InstrumentationScope | None, list[bytes]]] = {}
+    last: tuple[Resource, InstrumentationScope | None] | None = None
+    encoded: list[bytes] = []
     for span in spans:
-        scopes = groups.get(span.resource)
-        if scopes is None:
-            scopes = groups[span.resource] = {}
-        scope = span.instrumentation_scope or None
-        encoded = scopes.get(scope)
-        if encoded is None:
-            encoded = scopes[scope] = []
+        resource, scope = span.resource, span.instrumentation_scope or None
+        if last is None or resource is not last[0] or scope is not last[1]:
+            # Another group than the last span's (hashing a scope costs more than a span's
+            # kind and status together): found by equality, as the SDK's encoder does.
+            last = resource, scope
+            scopes = groups.get(resource)
+            if scopes is None:
+                scopes = groups[resource] = {}
+            found = scopes.get(scope)
+            encoded = scopes[scope] = [] if found is None else found
         encoded.append(_field(b"\x12", _span(span)))
     request = []
     for resource, scopes in groups.items():
