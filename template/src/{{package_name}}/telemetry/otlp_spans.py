@@ -77,8 +77,8 @@ def encode_spans(spans: Sequence[ReadableSpan]) -> bytes:
     for span in spans:
         resource, scope = span.resource, span.instrumentation_scope or None
         if last is None or resource is not last[0] or scope is not last[1]:
-            # Another group than the last span's (hashing a scope costs more than a span's
-            # kind and status together): found by equality, as the SDK's encoder does.
+            # Not the last span's objects: the group is looked up by equality, as the SDK's
+            # encoder does (hashing a scope or a resource is a Python call, so once a run).
             last = resource, scope
             scopes = groups.get(resource)
             if scopes is None:
