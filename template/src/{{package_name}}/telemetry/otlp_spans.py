@@ -208,9 +208,10 @@ def _add_attributes(parts: list[bytes], tag: bytes, attributes: Mapping[str, Any
         if type(value) is str and len(name) + len(value) < 124:  # may be short enough:
             text = value.encode("utf-8")
             size = len(text)
-            if len(name) + size + 4 < 0x80:  # every length one byte: written in one go
-                pair = (tag, _BYTE[len(name) + size + 4], name, b"\x12", _BYTE[size + 2])
-                encoded = b"".join((*pair, b"\x0a", _BYTE[size], text))
+            pair_size = len(name) + size + 4
+            if pair_size < 0x80:  # every length one byte: written in one go
+                pieces = (tag, _BYTE[pair_size], name, b"\x12", _BYTE[size + 2], b"\x0a")
+                encoded = b"".join((*pieces, _BYTE[size], text))
         if not encoded:
             encoded = _field(tag, name + _field(b"\x12", _any(value)))
         parts.append(encoded)
